@@ -1,0 +1,7 @@
+# Logit-adjusted softmax cross-entropy (Menon et al., 2021) on Digits-LT.
+_base_ = './vit-nano-p2_ce.py'
+
+model = dict(
+    head=dict(
+        type='LogitAdjustedCEHead',
+        loss=dict(_delete_=True, type='LogitAdjustedCELoss', tau=1.0)))

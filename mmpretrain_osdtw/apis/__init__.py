@@ -1,0 +1,7 @@
+from .launch import (build_runner, load_config, prepare_distributed,
+                     resolve_work_dir, set_default_dataloader_cfg)
+
+__all__ = [
+    'build_runner', 'load_config', 'prepare_distributed', 'resolve_work_dir',
+    'set_default_dataloader_cfg'
+]

@@ -1,0 +1,272 @@
+"""Per-class training sample counts: the one source every component reads.
+
+A *class counts* array is a 1-D ``int64`` numpy array of length ``K`` (the
+number of classes, in the original class order) holding the number of
+training samples of each class. It defines the class priors
+``pi_c = n_c / sum_j n_j``, the head/tail split and the Many/Medium/Few
+groups.
+
+Two ways to get one:
+
+- :func:`get_class_counts` counts the labels of a dataset (an MMPretrain
+  dataset such as ``CIFAR10``, ``CustomDataset`` or ``ImageNet``, an mmengine
+  dataset wrapper, or one of this package's wrappers, which expose
+  ``class_counts`` directly).
+- :func:`load_class_counts` reads them from a config value: a list of ints or
+  the path of a JSON file holding such a list.
+"""
+import json
+import os
+import os.path as osp
+from numbers import Integral, Real
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+CountsSource = Union[str, os.PathLike, Sequence[int], np.ndarray]
+
+
+def describe_dataset(dataset) -> str:
+    """Name a dataset for error messages: its class and annotation file.
+
+    Wrappers are followed through their ``dataset`` attribute to the first
+    dataset that names an annotation file.
+
+    Args:
+        dataset: Any dataset object.
+
+    Returns:
+        str: e.g. ``"CustomDataset (ann_file 'data/train.txt')"``.
+    """
+    name = type(dataset).__name__
+    inner = dataset
+    for _ in range(16):  # wrappers are shallow; guard against cycles
+        ann_file = getattr(inner, 'ann_file', None)
+        if ann_file:
+            return f'{name} (ann_file {ann_file!r})'
+        if not hasattr(inner, 'dataset'):
+            break
+        inner = inner.dataset
+    return name
+
+
+def get_num_classes(dataset) -> int:
+    """Number of classes of a dataset, from ``metainfo['classes']``.
+
+    Args:
+        dataset: A dataset with a ``metainfo`` dict (every MMPretrain and
+            mmengine dataset and wrapper) or a ``CLASSES`` attribute.
+
+    Returns:
+        int: The number of classes ``K``.
+
+    Raises:
+        ValueError: If the dataset names no classes.
+    """
+    classes = None
+    metainfo = getattr(dataset, 'metainfo', None)
+    if isinstance(metainfo, dict):
+        classes = metainfo.get('classes', None)
+    if classes is None:
+        classes = getattr(dataset, 'CLASSES', None)
+    if classes is None:
+        raise ValueError(
+            f'{describe_dataset(dataset)} names no classes, so the number of '
+            "classes is unknown: set `metainfo=dict(classes=[...])` or "
+            '`classes=<list or file>` on the dataset.')
+    return len(classes)
+
+
+def _check_has_labels(dataset) -> None:
+    """Raise if the dataset is declared unlabeled (``with_label=False``)."""
+    inner = dataset
+    for _ in range(16):
+        if getattr(inner, 'with_label', True) is False:
+            raise ValueError(
+                f'{describe_dataset(dataset)} has no labels '
+                f'({type(inner).__name__} was built with with_label=False); '
+                'class counts need a labelled (training) dataset.')
+        if not hasattr(inner, 'dataset'):
+            return
+        inner = inner.dataset
+
+
+def _label_to_int(label, index: int, dataset) -> int:
+    """Convert one ``gt_label`` value to an int, rejecting multi-labels."""
+    if isinstance(label, torch.Tensor):
+        label = label.cpu().numpy()
+    if isinstance(label, (np.ndarray, list, tuple)):
+        flat = np.asarray(label, dtype=object).reshape(-1)
+        if len(flat) == 0:
+            label = None
+        elif len(flat) == 1:
+            label = flat[0]
+    if label is None:
+        raise ValueError(f'{describe_dataset(dataset)}: sample {index} has no '
+                         'gt_label (unlabeled data cannot be counted).')
+    if isinstance(label, (bool, np.bool_)) or not isinstance(label, Integral):
+        raise ValueError(
+            f'{describe_dataset(dataset)}: sample {index} has gt_label '
+            f'{label!r}, which is not one integer class id (multi-label '
+            'datasets are not supported).')
+    return int(label)
+
+
+def _raw_label(dataset, index: int):
+    """Read the ``gt_label`` of one sample without running the pipeline."""
+    if hasattr(dataset, 'get_data_info'):
+        info = dataset.get_data_info(index)
+        return info.get('gt_label', None), info
+    cat_ids = dataset.get_cat_ids(index)
+    return list(cat_ids), {}
+
+
+def _check_range(label: int, index: int, info: dict, num_classes: int,
+                 dataset) -> None:
+    """Raise if a label is -1 (unlabeled) or outside ``0..K-1``."""
+    if 0 <= label < num_classes:
+        return
+    where = f'{describe_dataset(dataset)}: sample {index}'
+    if 'img_path' in info:
+        where += f" ({info['img_path']})"
+    if label == -1:
+        raise ValueError(f'{where} has gt_label -1, i.e. it is unlabeled; '
+                         'class counts need a labelled (training) dataset.')
+    raise ValueError(f'{where} has label {label}, outside 0..{num_classes - 1}'
+                     f' (the dataset has {num_classes} classes).')
+
+
+def get_labels(dataset, num_classes: Optional[int] = None) -> np.ndarray:
+    """Ground-truth class id of every sample, checked against ``K``.
+
+    Labels are read from ``get_data_info`` (without loading images) for
+    MMPretrain/mmengine datasets and wrappers, or from ``get_cat_ids`` for
+    other objects.
+
+    Args:
+        dataset: A labelled single-label dataset (see module docstring).
+        num_classes (int, optional): The number of classes ``K``. Defaults to
+            the length of ``dataset.metainfo['classes']``.
+
+    Returns:
+        np.ndarray: ``int64`` array of shape ``(N,)``.
+
+    Raises:
+        ValueError: If the dataset is unlabeled, a sample has no label or a
+            multi-label, or a label is outside ``0..K-1`` (the message names
+            the sample index, its image and the annotation file when known).
+    """
+    _check_has_labels(dataset)
+    if hasattr(dataset, 'full_init'):
+        dataset.full_init()
+    if num_classes is None:
+        num_classes = get_num_classes(dataset)
+    labels = np.empty(len(dataset), dtype=np.int64)
+    for index in range(len(dataset)):
+        raw, info = _raw_label(dataset, index)
+        label = _label_to_int(raw, index, dataset)
+        _check_range(label, index, info, num_classes, dataset)
+        labels[index] = label
+    return labels
+
+
+def get_class_counts(dataset, num_classes: Optional[int] = None) -> np.ndarray:
+    """Number of samples of each class of a dataset.
+
+    Uses ``dataset.class_counts`` when the dataset has it (this package's
+    wrappers), else counts :func:`get_labels`.
+
+    Args:
+        dataset: A labelled single-label dataset.
+        num_classes (int, optional): The number of classes ``K``. Defaults to
+            the length of ``dataset.metainfo['classes']``.
+
+    Returns:
+        np.ndarray: ``int64`` array of shape ``(K,)``.
+
+    Example:
+        >>> from mmpretrain.datasets import CIFAR10
+        >>> counts = get_class_counts(CIFAR10('data/cifar10', split='train'))
+        >>> counts.tolist()
+        [5000, 5000, 5000, 5000, 5000, 5000, 5000, 5000, 5000, 5000]
+    """
+    counts = getattr(dataset, 'class_counts', None)
+    if counts is not None:
+        return load_class_counts(counts)
+    labels = get_labels(dataset, num_classes)
+    if num_classes is None:
+        num_classes = get_num_classes(dataset)
+    return np.bincount(labels, minlength=num_classes).astype(np.int64)
+
+
+def _read_json_list(path: str) -> list:
+    """Read a JSON file that must hold a list."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'class counts file {path!r} does not exist')
+    with open(path, encoding='utf-8') as f:
+        try:
+            value = json.load(f)
+        except json.JSONDecodeError as err:
+            raise ValueError(
+                f'class counts file {path!r} is not valid JSON: {err}'
+            ) from err
+    if not isinstance(value, list):
+        raise ValueError(
+            f'class counts file {path!r} must hold a JSON list of '
+            f'ints, got a {type(value).__name__}')
+    return value
+
+
+def _to_count(value, position: int, origin: str) -> int:
+    """Validate one count: a non-negative integer (``5.0`` is accepted)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
+        ok = False
+    else:
+        ok = isinstance(value, Integral) or float(value).is_integer()
+    if not ok or value < 0:
+        raise ValueError(f'{origin}: entry {position} (class {position}) is '
+                         f'{value!r}, not a non-negative integer count')
+    return int(value)
+
+
+def load_class_counts(source: CountsSource) -> np.ndarray:
+    """Class counts from a config value.
+
+    Args:
+        source (str | PathLike | Sequence[int] | np.ndarray): A list, tuple
+            or 1-D array of non-negative ints, or the path of a JSON file
+            holding such a list (e.g. ``ImageNet_LT_train_class_counts.json``).
+
+    Returns:
+        np.ndarray: ``int64`` array of shape ``(K,)``.
+
+    Raises:
+        FileNotFoundError: If the path does not exist.
+        ValueError: On an empty list, a non-integer or a negative entry (the
+            message names the entry and the file).
+        TypeError: On an unsupported source type.
+
+    Example:
+        >>> load_class_counts([500, 300, 20]).tolist()
+        [500, 300, 20]
+    """
+    if isinstance(source, (str, os.PathLike)):
+        origin = f'class counts file {os.fspath(source)!r}'
+        values = _read_json_list(os.fspath(source))
+    elif isinstance(source, (list, tuple, np.ndarray, torch.Tensor)):
+        origin = 'class counts'
+        array = np.asarray(
+            source.cpu() if isinstance(source, torch.Tensor) else source,
+            dtype=object)
+        if array.ndim != 1:
+            raise ValueError(f'class counts must be 1-D, got shape '
+                             f'{tuple(array.shape)}')
+        values = list(array)
+    else:
+        raise TypeError('class counts must be a list of ints or a JSON file '
+                        f'path, got {type(source).__name__}')
+    if len(values) == 0:
+        raise ValueError(f'{origin}: the list is empty')
+    counts = [_to_count(v, i, origin) for i, v in enumerate(values)]
+    return np.asarray(counts, dtype=np.int64)

@@ -1,0 +1,1 @@
+from . import classifiers, heads, losses, utils  # noqa: F401

@@ -1,0 +1,3 @@
+from .dual_decoder import DualDecoderClassifier, ViTDecoder
+
+__all__ = ['DualDecoderClassifier', 'ViTDecoder']

@@ -1,0 +1,290 @@
+"""Tests of the OSDTW search: statistics files, search.json, heat map, CLI."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmpretrain_osdtw.osdtw.proxy import make_w_grid, proxy_grid
+from mmpretrain_osdtw.osdtw.search import (load_stats, plot_heatmap,
+                                           result_grid, run_search,
+                                           save_search_json)
+
+torch.set_num_threads(1)
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TOOL = REPO_ROOT / 'tools' / 'osdtw_search.py'
+
+# a tiny two-layer "model": name -> (layer id, shape)
+PARAMS = {
+    'backbone.patch_embed.weight': (1, (3, 2)),
+    'backbone.layers.0.weight': (1, (4, )),
+    'backbone.layers.1.weight': (2, (2, 2)),
+    'head.fc.weight': (0, (3, )),
+}
+NUM_SAMPLES = 1000
+
+
+def _task_file(task: str, seed: int, **overrides) -> dict:
+    gen = torch.Generator().manual_seed(seed)
+
+    def rand(shape):
+        return torch.rand(shape, generator=gen)
+
+    obj = dict(
+        format_version=1,
+        task=task,
+        num_samples=NUM_SAMPLES,
+        num_layers=2,
+        param_layers={
+            n: layer
+            for n, (layer, _) in PARAMS.items()
+        },
+        params={
+            n: 0.01 * torch.randn(s, generator=gen)
+            for n, (_, s) in PARAMS.items()
+        },
+        v={
+            n: rand(s) + 0.5
+            for n, (_, s) in PARAMS.items()
+        },
+        h={
+            n: rand(s) + 0.3
+            for n, (_, s) in PARAMS.items()
+        },
+        meta=dict(model='ImageClassifier', class_ids=[0, 1], num_classes=4))
+    obj.update(overrides)
+    return obj
+
+
+def _cross_file(**overrides) -> dict:
+    gen = torch.Generator().manual_seed(3)
+    obj = dict(
+        format_version=1,
+        k={
+            n: -0.1 * torch.rand(s, generator=gen)
+            for n, (_, s) in PARAMS.items()
+        },
+        num_samples=NUM_SAMPLES)
+    obj.update(overrides)
+    return obj
+
+
+@pytest.fixture
+def artifacts(tmp_path):
+    paths = {}
+    for key, obj in (('head', _task_file('head',
+                                         1)), ('tail', _task_file('tail', 2)),
+                     ('cross', _cross_file())):
+        paths[key] = str(tmp_path / f'fisher_{key}.pth')
+        torch.save(obj, paths[key])
+    return paths
+
+
+def _run_cli(*args):
+    return subprocess.run(
+        [sys.executable, str(TOOL), *map(str, args)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120)
+
+
+def test_load_stats_round_trip(artifacts):
+    head = torch.load(artifacts['head'], weights_only=True)
+    tail = torch.load(artifacts['tail'], weights_only=True)
+    cross = torch.load(artifacts['cross'], weights_only=True)
+    inputs = load_stats(artifacts['head'], artifacts['tail'],
+                        artifacts['cross'])
+    assert inputs.num_layers == 2 and inputs.num_samples == NUM_SAMPLES
+    assert [s.name for s in inputs.stats] == list(PARAMS)
+    assert inputs.meta['head']['class_ids'] == [0, 1]
+    for s in inputs.stats:
+        assert s.layer == PARAMS[s.name][0]
+        assert torch.equal(s.h_a, head['h'][s.name])
+        assert torch.equal(s.v_b, tail['v'][s.name])
+        assert torch.equal(s.k, cross['k'][s.name])
+        assert torch.allclose(s.delta,
+                              head['params'][s.name] - tail['params'][s.name])
+        assert s.sgd_noise is None
+    no_cross = load_stats(artifacts['head'], artifacts['tail'])
+    assert all(s.k is None for s in no_cross.stats)
+    paper = inputs.for_variant('paper')
+    assert all(p.h_a is s.v_a and p.v_a is None and p.k is None
+               for p, s in zip(paper, inputs.stats))
+
+
+def test_sgd_noise_summed(tmp_path, artifacts):
+    noise = {n: torch.full(s, 0.25) for n, (_, s) in PARAMS.items()}
+    head = tmp_path / 'noisy_head.pth'
+    tail = tmp_path / 'noisy_tail.pth'
+    torch.save(_task_file('head', 1, sgd_noise=noise), head)
+    torch.save(_task_file('tail', 2, sgd_noise=noise), tail)
+    inputs = load_stats(str(head), str(tail))
+    assert all(
+        torch.equal(s.sgd_noise, torch.full_like(s.h_a, 0.5))
+        for s in inputs.stats)
+
+
+@pytest.mark.parametrize('variant', ['full', 'paper'])
+def test_run_search_and_outputs(tmp_path, artifacts, variant):
+    result = run_search(
+        artifacts['head'],
+        artifacts['tail'],
+        artifacts['cross'],
+        w_step=0.05,
+        variant=variant)
+    inputs = load_stats(artifacts['head'], artifacts['tail'],
+                        artifacts['cross'])
+    grid = proxy_grid(
+        inputs.for_variant(variant),
+        2,
+        NUM_SAMPLES,
+        make_w_grid(0.05),
+        variant=variant)
+    c, w = grid.argmin()
+    assert result['chosen']['C'] == c and result['chosen']['w_A'] == w
+    assert result['chosen']['w_B'] == pytest.approx(1 - w)
+    assert result['variant'] == variant and result['mismatch'] == 'debiased'
+    assert result['N'] == NUM_SAMPLES and result['L'] == 2
+    assert len(result['w_grid']) == 21
+    assert torch.allclose(
+        torch.tensor(result['grid']['proxy'], dtype=torch.float64), grid.proxy)
+    for key in ('proxy', 'enc_var', 'enc_bias', 'dec_var'):
+        rows = result['grid'][key]
+        assert len(rows) == 3 and all(len(r) == 21 for r in rows)
+    assert set(result['timings']) >= {'load_s', 'proxy_s', 'total_s'}
+    if variant == 'paper':
+        assert result['chosen']['w_A'] == 0.5
+
+    out = tmp_path / 'out'
+    save_search_json(result, str(out / 'search.json'))
+    plot_heatmap(result, str(out / 'proxy_heatmap.png'))
+    loaded = json.loads((out / 'search.json').read_text())
+    assert loaded == json.loads(json.dumps(result))
+    assert torch.allclose(result_grid(loaded).proxy, grid.proxy)
+    assert (out / 'proxy_heatmap.png').read_bytes()[:8] == \
+        b'\x89PNG\r\n\x1a\n'
+    assert sorted(os.listdir(out)) == ['proxy_heatmap.png', 'search.json']
+
+
+def test_cli_writes_outputs(tmp_path, artifacts):
+    out = tmp_path / 'search'
+    proc = _run_cli(artifacts['head'], artifacts['tail'], '--cross',
+                    artifacts['cross'], '--out-dir', out, '--w-step', '0.1',
+                    '--mismatch', 'raw')
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((out / 'search.json').read_text())
+    assert (out / 'proxy_heatmap.png').is_file()
+    assert result['mismatch'] == 'raw' and len(result['w_grid']) == 11
+    chosen = result['chosen']
+    assert f"chosen: C={chosen['C']}  w_A={chosen['w_A']:g}" in proc.stdout
+    assert '<- chosen' in proc.stdout
+
+
+def _expect_error(artifacts, tmp_path, head=None, tail=None, cross=None):
+    """Write replaced files and return the load_stats error message."""
+    paths = dict(artifacts)
+    for key, obj in (('head', head), ('tail', tail), ('cross', cross)):
+        if obj is not None:
+            paths[key] = str(tmp_path / f'bad_{key}.pth')
+            torch.save(obj, paths[key])
+    with pytest.raises(ValueError) as info:
+        load_stats(paths['head'], paths['tail'], paths['cross'])
+    return str(info.value), paths
+
+
+@pytest.mark.parametrize('which,obj,key', [
+    ('tail', _task_file('tail', 2, num_samples=999), 'num_samples'),
+    ('tail', _task_file('tail', 2, num_layers=3), 'num_layers'),
+    ('tail',
+     _task_file(
+         'tail',
+         2,
+         param_layers={
+             **{
+                 n: layer
+                 for n, (layer, _) in PARAMS.items()
+             }, 'backbone.layers.1.weight': 1
+         }), 'backbone.layers.1.weight'),
+    ('tail',
+     _task_file(
+         'tail',
+         2,
+         params={
+             n: torch.zeros(5 if n == 'head.fc.weight' else s)
+             for n, (_, s) in PARAMS.items()
+         }), 'head.fc.weight'),
+    ('head',
+     _task_file(
+         'head',
+         1,
+         v={
+             n: torch.ones(s)
+             for n, (_, s) in list(PARAMS.items())[1:]
+         }), 'backbone.patch_embed.weight'),
+    ('head', _task_file('tail', 1), "task is 'tail'"),
+    ('head', _task_file('head', 1, format_version=2), 'format_version'),
+    ('cross', _cross_file(num_samples=5), 'num_samples'),
+    ('cross', _cross_file(k={'backbone.layers.0.weight': torch.zeros(4)}),
+     'backbone.patch_embed.weight'),
+])
+def test_incompatible_artifacts(tmp_path, artifacts, which, obj, key):
+    message, paths = _expect_error(artifacts, tmp_path, **{which: obj})
+    assert paths[which] in message and key in message
+
+
+def test_parameter_name_mismatch_names_key(tmp_path, artifacts):
+    extra = _task_file('tail', 2)
+    for part in ('params', 'v', 'h'):
+        extra[part]['extra.bias'] = torch.zeros(2)
+    extra['param_layers']['extra.bias'] = 0
+    message, paths = _expect_error(artifacts, tmp_path, tail=extra)
+    assert paths['tail'] in message and "'extra.bias'" in message
+
+
+def test_missing_key_and_bad_file(tmp_path, artifacts):
+    obj = _task_file('head', 1)
+    del obj['h']
+    message, paths = _expect_error(artifacts, tmp_path, head=obj)
+    assert paths['head'] in message and "missing key 'h'" in message
+    junk = tmp_path / 'junk.pth'
+    junk.write_text('not a torch file')
+    with pytest.raises(ValueError, match='junk.pth'):
+        load_stats(str(junk), artifacts['tail'])
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        load_stats(str(tmp_path / 'nope.pth'), artifacts['tail'])
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location('osdtw_search_tool', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_incompatible_exit_2(tmp_path, artifacts, capsys):
+    bad_tail = tmp_path / 'fisher_tail_bad.pth'
+    torch.save(_task_file('tail', 2, num_samples=7), bad_tail)
+    code = _load_tool().main(
+        [artifacts['head'],
+         str(bad_tail), '--out-dir',
+         str(tmp_path / 'o1')])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert str(bad_tail) in err and 'num_samples' in err
+    assert not (tmp_path / 'o1' / 'search.json').exists()
+
+
+def test_cli_missing_file_exit_2(tmp_path, artifacts):
+    # a real process: exit status 2, a one-line message, no traceback
+    proc = _run_cli(artifacts['head'], tmp_path / 'missing.pth', '--out-dir',
+                    tmp_path / 'o2')
+    assert proc.returncode == 2
+    assert 'missing.pth' in proc.stderr and 'Traceback' not in proc.stderr
+    proc = _run_cli(artifacts['head'], artifacts['tail'], '--out-dir',
+                    tmp_path / 'o3', '--variant', 'bogus')
+    assert proc.returncode == 2 and 'invalid choice' in proc.stderr
