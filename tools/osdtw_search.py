@@ -50,10 +50,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'k = 0 (always gives w_A = 0.5)')
     parser.add_argument(
         '--mismatch',
-        choices=('debiased', 'raw'),
+        choices=('debiased', 'debiased-positive', 'raw'),
         default='debiased',
-        help='debiased: delta^2 minus its stage-1 noise (default); raw: '
-        'delta^2')
+        help='debiased: delta^2 minus its stage-1 noise (default); '
+        'debiased-positive: the same with each layer\'s bias floored at 0; '
+        'raw: delta^2')
     return parser.parse_args(argv)
 
 

@@ -24,8 +24,7 @@ from mmpretrain_osdtw.evaluation import format_shot_table
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Test (and evaluate) a model')
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a model')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where the test logs go')
@@ -39,8 +38,7 @@ def parse_args() -> argparse.Namespace:
         nargs='+',
         action=DictAction,
         help='override config keys, e.g. test_dataloader.batch_size=64')
-    parser.add_argument(
-        '--amp', action='store_true', help='fp16 test (GPU)')
+    parser.add_argument('--amp', action='store_true', help='fp16 test (GPU)')
     parser.add_argument(
         '--show-dir', help='save visualised predictions in this folder')
     parser.add_argument(
@@ -129,8 +127,8 @@ def main() -> int:
     args = parse_args()
     try:
         cfg = merge_args(load_config(args.config), args)
-    except (FileNotFoundError, SyntaxError, KeyError, TypeError,
-            ImportError, RuntimeError) as err:
+    except (FileNotFoundError, SyntaxError, KeyError, TypeError, ImportError,
+            RuntimeError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
     runner = build_runner(cfg)

@@ -104,8 +104,8 @@ def main() -> int:
     args = parse_args()
     try:
         cfg = merge_args(load_config(args.config), args)
-    except (FileNotFoundError, SyntaxError, KeyError, TypeError,
-            ImportError, RuntimeError) as err:
+    except (FileNotFoundError, SyntaxError, KeyError, TypeError, ImportError,
+            RuntimeError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
     runner = build_runner(cfg)

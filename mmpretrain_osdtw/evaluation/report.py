@@ -35,8 +35,8 @@ def shot_values(metrics: Mapping[str, object]) -> Dict[str, float]:
     return found
 
 
-def format_shot_table(rows: Mapping[str, Mapping[str, object]]
-                      ) -> Optional[str]:
+def format_shot_table(
+        rows: Mapping[str, Mapping[str, object]]) -> Optional[str]:
     """A Markdown table with one row per model.
 
     Args:

@@ -3,7 +3,13 @@
 - :mod:`.proxy`: the bias-variance proxy, pure math on tensors.
 - :mod:`.search`: the stage-1 statistics format, the search over
   ``(C, w_A)`` and the ``search.json`` / heat-map outputs.
+- :mod:`.fisher`: the stage-1 statistics (per-sample gradients, ``v``,
+  ``h``, ``k``) and the writers of the statistics files.
 """
+from .fisher import (check_statistics, cross_task_statistics,
+                     fisher_statistics, label_uniforms, model_meta,
+                     param_layer_map, per_sample_task_grads, save_cross_stats,
+                     save_task_stats)
 from .proxy import (DEFAULT_CHUNK_BYTES, MISMATCHES, VARIANTS, ZERO_FISHER_REL,
                     ProxyGrid, SlotCosts, TaskPairStats, debiased_delta2,
                     full_matrix_proxy, make_w_grid, mismatch_noise, proxy_grid,
@@ -18,5 +24,8 @@ __all__ = [
     'full_matrix_proxy', 'make_w_grid', 'mismatch_noise', 'proxy_grid',
     'slot_costs', 'validate_stats', 'zero_fisher_threshold', 'FORMAT_VERSION',
     'ProxyInputs', 'load_cross_stats', 'load_stats', 'load_task_stats',
-    'plot_heatmap', 'result_grid', 'run_search', 'save_search_json'
+    'plot_heatmap', 'result_grid', 'run_search', 'save_search_json',
+    'check_statistics', 'cross_task_statistics', 'fisher_statistics',
+    'label_uniforms', 'model_meta', 'param_layer_map', 'per_sample_task_grads',
+    'save_cross_stats', 'save_task_stats'
 ]

@@ -34,6 +34,14 @@ Mismatch (``mismatch=``):
   ``n_j = (v_A/h_A^2 + v_B/h_B^2 - 2k/(h_A h_B)) / N`` (paper-style
   ``(1/h_A + 1/h_B) / N``) plus an optional SGD-noise term; **not floored**,
   so ``d2`` may be negative (per-layer sums stay unbiased).
+- ``'debiased-positive'``: the same ``d2``, but each layer's encoder-bias
+  sum is floored at 0 (for every ``w``) before the sums over layers. The
+  true bias of a layer is ``>= 0``; its unbiased estimate is negative when
+  the asymptotic noise ``n_j`` overestimates the real stage-1 difference
+  (networks trained by SGD from one initialisation move less than the
+  M-estimation noise predicts), and a negative bias pulls the optimal
+  ``w_A`` to the edge of the grid. The positive part of an unbiased
+  estimate of a non-negative quantity has a lower mean squared error.
 - ``'raw'``: ``d2 = delta^2`` (or ``delta2`` as given).
 
 Zero Fisher: a value ``h <= 1e-8 * median`` (the median of the *nonzero*
@@ -67,7 +75,7 @@ import torch
 from torch import Tensor
 
 VARIANTS = ('full', 'paper')
-MISMATCHES = ('debiased', 'raw')
+MISMATCHES = ('debiased', 'debiased-positive', 'raw')
 #: Values ``h <= ZERO_FISHER_REL * median(nonzero h)`` count as zero.
 ZERO_FISHER_REL = 1e-8
 #: Budget for the ``(chunk x |W|)`` temporaries of one chunk.
@@ -179,7 +187,8 @@ class ProxyGrid:
         num_layers (int): ``L``.
         num_samples (float): ``N``.
         variant (str): ``'full'`` or ``'paper'``.
-        mismatch (str): ``'debiased'`` or ``'raw'``.
+        mismatch (str): ``'debiased'``, ``'debiased-positive'`` or
+            ``'raw'``.
         diagnostics (dict): Counts (slots, zero-Fisher slots, negative
             ``d2``) and the zero-Fisher thresholds.
     """
@@ -639,7 +648,7 @@ def _stats_mismatch(stats: TaskPairStats, sl: slice, variant: str,
     raw = part(stats.delta2)
     if raw is None:
         raw = part(stats.delta).square()
-    if mismatch == 'debiased':
+    if mismatch != 'raw':
         raw = raw - mismatch_noise(ha, hb, num_samples, va, vb, k,
                                    part(stats.sgd_noise), zero_a, zero_b)
     return ha, hb, va, vb, k, raw
@@ -690,7 +699,8 @@ def proxy_grid(stats: Iterable[TaskPairStats],
         w_grid (Tensor | Sequence[float], optional): Increasing ``w_A``
             values in ``[0, 1]``. Defaults to ``0, 0.01, ..., 1``.
         variant (str): ``'full'`` (default) or ``'paper'`` (``v = h, k = 0``).
-        mismatch (str): ``'debiased'`` (default) or ``'raw'``.
+        mismatch (str): ``'debiased'`` (default), ``'debiased-positive'``
+            or ``'raw'`` (see the module docs).
         zero_rel (float): Relative zero-Fisher threshold (1e-8).
         zero_thresholds (tuple[float, float], optional): Absolute thresholds
             ``(task A, task B)``; skips the median pre-pass.
@@ -763,6 +773,8 @@ def _assemble_grid(t_var: Tensor, t_bias: Tensor, t_u: Tensor, w: Tensor,
                    num_layers: int, num_samples: float, variant: str,
                    mismatch: str, diag: dict) -> ProxyGrid:
     """Cumulative sums over layers -> ``P`` and its components."""
+    if mismatch == 'debiased-positive':
+        t_bias = t_bias.clamp(min=0.0)
     total_u = t_u.sum()
     zero_row = torch.zeros(1, w.numel(), dtype=_DTYPE)
     enc_var = torch.cat([zero_row, t_var[1:].cumsum(0)])

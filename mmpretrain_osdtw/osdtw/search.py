@@ -31,20 +31,37 @@ and ``v``/``h`` are averages over the ``N`` samples (PROXY_SPEC section 4).
 All three dicts ``params``, ``v``, ``h`` (and ``sgd_noise`` if given) hold
 the same names, each with a ``param_layers`` entry.
 
+**Pairing the two task files.** Body tensors (layers ``1..L``) must have
+the same names, layers and shapes in both files. Group-0 tensors (final
+norm + head) are never shared, so the proxy only uses each task's own
+decoder variance ``sum_j v_tj / (2 N h_tj)`` for them: a group-0 tensor may
+exist in only one file or differ in shape (the task heads have ``K // 2``
+and ``K - K // 2`` outputs). Such a tensor enters the proxy as a one-sided
+slot named ``'<name> [head only]'`` / ``'<name> [tail only]'`` with the
+other task's ``h = v = 0`` (counted as ``zero_one_side`` in the
+diagnostics); a group-0 tensor with the same name and shape in both files
+is paired as usual.
+
 **Cross-task statistics** (optional), ``fisher_cross.pth``::
 
     dict(format_version=1,
          k={name: Tensor},             # mean_i g_A,i * g_B,i (same sample,
                                        # same augmentation, each task at its
                                        # own optimum)
-         num_samples=N)
+         num_samples=N,
+         meta=dict(...))               # optional, free-form
+
+``k`` must cover every body tensor; for group-0 tensors paired in both task
+files it is optional (unused by the proxy's group-0 cost), and it must not
+name a tensor that is not paired.
 
 Without it the cross term is ``k = 0``.
 
 **Search result** ``search.json`` (see :func:`run_search`)::
 
     {"chosen": {"C": int, "w_A": float, "w_B": float, "proxy": float},
-     "variant": "full" | "paper", "mismatch": "debiased" | "raw",
+     "variant": "full" | "paper",
+     "mismatch": "debiased" | "debiased-positive" | "raw",
      "N": float, "L": int, "w_grid": [...],
      "grid": {"proxy": [[...]], "enc_var": ..., "enc_bias": ...,
               "dec_var": ...},            # rows C = 0..L, columns w_grid
@@ -56,15 +73,14 @@ Fisher (``h := v``, ``k = 0``), as the paper does; ``'full'`` uses ``h``,
 ``v`` and ``k``.
 """
 import json
-import os
 import os.path as osp
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from mmpretrain_osdtw.utils import atomic_write
 from .proxy import (DEFAULT_CHUNK_BYTES, ProxyGrid, TaskPairStats, make_w_grid,
                     proxy_grid)
 
@@ -81,7 +97,10 @@ class ProxyInputs:
     Attributes:
         stats (list[TaskPairStats]): One entry per parameter tensor, with
             ``h``, ``v``, ``k`` (``None`` without a cross file), ``delta``
-            and ``sgd_noise`` (summed over both tasks, or ``None``).
+            and ``sgd_noise`` (summed over both tasks, or ``None``); a
+            group-0 tensor of one task only (or of different shapes) is a
+            one-sided entry ``'<name> [head only]'`` / ``'<name> [tail
+            only]'`` with zeros for the other task and ``delta2 = 0``.
         num_layers (int): ``L``.
         num_samples (int): ``N``.
         meta (dict): ``{'head': meta, 'tail': meta}`` of the task files.
@@ -209,58 +228,130 @@ def load_task_stats(path: str, task: str) -> dict:
     return obj
 
 
+def _check_meta(head: dict, tail: dict, head_path: str,
+                tail_path: str) -> None:
+    """Where both files carry them (FisherHook writes them), the model
+    fingerprint and training counts must agree and the two tasks' class ids
+    must split ``0..K-1`` between them."""
+    head_meta, tail_meta = head.get('meta') or {}, tail.get('meta') or {}
+    for key, what in (('fingerprint', 'another model'),
+                      ('num_classes', 'another class split'),
+                      ('class_counts', 'another class split')):
+        if key in head_meta and key in tail_meta and \
+                head_meta[key] != tail_meta[key]:
+            raise ValueError(f'{tail_path}: meta {key!r} differs from '
+                             f'{head_path} (statistics of {what})')
+    ids = (head_meta.get('class_ids'), tail_meta.get('class_ids'))
+    num_classes = head_meta.get('num_classes')
+    if None in ids or num_classes is None:
+        return
+    if sorted(list(ids[0]) + list(ids[1])) != list(range(num_classes)):
+        raise ValueError(
+            f'{head_path} and {tail_path}: the class ids of the two tasks do '
+            f'not split the {num_classes} classes (statistics of another '
+            'class split)')
+
+
 def _check_pair(head: dict, tail: dict, head_path: str,
                 tail_path: str) -> None:
-    """Check that the two task files describe the same model and data."""
+    """Check that the two task files describe the same model and data.
+
+    Body tensors (layers ``1..L``) must match in name, layer and shape;
+    group-0 tensors may differ in shape or exist in one file only (see the
+    module docs). A name in both files must have the same layer.
+    """
     for key in ('num_samples', 'num_layers'):
         if head[key] != tail[key]:
             raise ValueError(f'{tail_path}: {key} = {tail[key]!r} differs '
                              f'from {head_path} ({head[key]!r})')
-    head_names, tail_names = list(head['param_layers']), list(
-        tail['param_layers'])
-    if set(head_names) != set(tail_names):
-        diff = sorted(set(head_names) ^ set(tail_names))[0]
-        where = head_path if diff in head['param_layers'] else tail_path
-        raise ValueError(f'{tail_path}: parameter names differ from '
-                         f'{head_path}; first differing key {diff!r} is '
-                         f'only in {where}')
-    for name in head_names:
-        if head['param_layers'][name] != tail['param_layers'][name]:
+    head_layers, tail_layers = head['param_layers'], tail['param_layers']
+    for name, layer in head_layers.items():
+        if name in tail_layers and tail_layers[name] != layer:
             raise ValueError(
                 f'{tail_path}: layer map differs from {head_path} at key '
-                f'{name!r} ({tail["param_layers"][name]} vs '
-                f'{head["param_layers"][name]})')
-        if head['params'][name].shape != tail['params'][name].shape:
+                f'{name!r} ({tail_layers[name]} vs {layer})')
+    head_body = {n for n, layer in head_layers.items() if layer > 0}
+    tail_body = {n for n, layer in tail_layers.items() if layer > 0}
+    if head_body != tail_body:
+        diff = sorted(head_body ^ tail_body)[0]
+        where = head_path if diff in head_body else tail_path
+        raise ValueError(f'{tail_path}: body parameter names differ from '
+                         f'{head_path}; first differing key {diff!r} is '
+                         f'only in {where}')
+    for name in head_layers:
+        if name in head_body and \
+                head['params'][name].shape != tail['params'][name].shape:
             raise ValueError(
                 f'{tail_path}: params[{name!r}] has shape '
                 f'{tuple(tail["params"][name].shape)}, {head_path} has '
-                f'{tuple(head["params"][name].shape)}')
+                f'{tuple(head["params"][name].shape)} (body tensors of '
+                'both tasks must match)')
 
 
-def load_cross_stats(path: str, names: List[str], shapes: Dict[str,
-                                                               torch.Size],
-                     num_samples: int) -> Dict[str, torch.Tensor]:
+def _pair_names(head: dict,
+                tail: dict) -> Tuple[List[str], List[str], List[str]]:
+    """Paired names, head-only and tail-only group-0 names (file order).
+
+    A name is paired when both files have it with the same shape (always
+    true for body tensors after :func:`_check_pair`).
+    """
+
+    def paired(name: str) -> bool:
+        return name in tail['param_layers'] and \
+            head['params'][name].shape == tail['params'][name].shape
+
+    both = [n for n in head['param_layers'] if paired(n)]
+    head_only = [n for n in head['param_layers'] if not paired(n)]
+    tail_only = [
+        n for n in tail['param_layers']
+        if n not in head['param_layers'] or not paired(n)
+    ]
+    return both, head_only, tail_only
+
+
+def load_cross_stats(
+    path: str,
+    names: List[str],
+    shapes: Dict[str, torch.Size],
+    num_samples: int,
+    optional_names: Sequence[str] = ()
+) -> Dict[str, torch.Tensor]:
     """Read and check ``fisher_cross.pth`` against the task files.
 
     Args:
         path (str): The file.
-        names (list[str]): Parameter names of the task files.
-        shapes (dict): Their shapes.
+        names (list[str]): Parameter names ``k`` must cover (the body).
+        shapes (dict): Shapes of ``names`` and ``optional_names``.
         num_samples (int): ``N`` of the task files.
+        optional_names (Sequence[str]): Names ``k`` may cover (paired
+            group-0 tensors). Defaults to none.
 
     Returns:
-        dict[str, Tensor]: ``k`` per parameter.
+        dict[str, Tensor]: ``k`` per parameter (optional names may be
+        absent).
     """
     obj = _load_pth(path)
     _check_keys(obj, path, CROSS_KEYS)
     if obj['num_samples'] != num_samples:
         raise ValueError(f'{path}: num_samples = {obj["num_samples"]!r} '
                          f'differs from the task files ({num_samples})')
-    k = _check_tensor_dict(obj, path, 'k', names)
-    for name in names:
-        if k[name].shape != shapes[name]:
+    k = obj['k']
+    if not isinstance(k, dict):
+        raise ValueError(f'{path}: k must be a dict of tensors')
+    missing = [n for n in names if n not in k]
+    if missing:
+        raise ValueError(f'{path}: k has no entry for parameter '
+                         f'{missing[0]!r}')
+    extra = sorted(set(k) - set(names) - set(optional_names))
+    if extra:
+        raise ValueError(f'{path}: k has an entry {extra[0]!r} that is not '
+                         'a parameter of both task files (with one shape)')
+    for name, value in k.items():
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f'{path}: k[{name!r}] is not a tensor')
+        if value.shape != shapes[name]:
             raise ValueError(f'{path}: k[{name!r}] has shape '
-                             f'{tuple(k[name].shape)}, expected '
+                             f'{tuple(value.shape)}, expected '
                              f'{tuple(shapes[name])}')
     return k
 
@@ -268,6 +359,26 @@ def load_cross_stats(path: str, names: List[str], shapes: Dict[str,
 def _delta(theta_a: torch.Tensor, theta_b: torch.Tensor) -> torch.Tensor:
     """``theta_A - theta_B`` subtracted in float64, stored as float32."""
     return (theta_a.double() - theta_b.double()).float()
+
+
+def _one_sided(obj: dict, name: str, task: str) -> TaskPairStats:
+    """A group-0 tensor of one task only: the other side has ``h = v = 0``.
+
+    The proxy then charges only this task's decoder variance
+    ``v / (2 N h)`` for it (group 0 is never shared).
+    """
+    h, v = obj['h'][name], obj['v'][name]
+    zeros = torch.zeros_like(h)
+    own, other = dict(h=h, v=v), dict(h=zeros, v=zeros)
+    side_a, side_b = (own, other) if task == 'head' else (other, own)
+    return TaskPairStats(
+        name=f'{name} [{task} only]',
+        layer=0,
+        h_a=side_a['h'],
+        h_b=side_b['h'],
+        v_a=side_a['v'],
+        v_b=side_b['v'],
+        delta2=zeros)
 
 
 def load_stats(head_path: str,
@@ -283,7 +394,8 @@ def load_stats(head_path: str,
 
     Returns:
         ProxyInputs: Per-tensor statistics in ``param_layers`` order of the
-        head file.
+        head file, then the tail file's group-0 tensors that are not paired
+        (one-sided entries, see the module docs).
 
     Raises:
         FileNotFoundError: If a file is missing.
@@ -299,29 +411,35 @@ def load_stats(head_path: str,
     head = load_task_stats(head_path, 'head')
     tail = load_task_stats(tail_path, 'tail')
     _check_pair(head, tail, head_path, tail_path)
-    names = list(head['param_layers'])
-    shapes = {n: head['params'][n].shape for n in names}
+    both, _, tail_only = _pair_names(head, tail)
+    shapes = {n: head['params'][n].shape for n in both}
     cross = None
     if cross_path is not None:
-        cross = load_cross_stats(cross_path, names, shapes,
-                                 head['num_samples'])
-    stats = []
-    for name in names:
+        cross = load_cross_stats(
+            cross_path, [n for n in both if head['param_layers'][n] > 0],
+            shapes,
+            head['num_samples'],
+            optional_names=[n for n in both if head['param_layers'][n] == 0])
+    paired = {}
+    for name in both:
         noise = [
             t['sgd_noise'][name] for t in (head, tail)
             if t.get('sgd_noise') is not None
         ]
-        stats.append(
-            TaskPairStats(
-                name=name,
-                layer=head['param_layers'][name],
-                h_a=head['h'][name],
-                h_b=tail['h'][name],
-                v_a=head['v'][name],
-                v_b=tail['v'][name],
-                k=None if cross is None else cross[name],
-                delta=_delta(head['params'][name], tail['params'][name]),
-                sgd_noise=sum(noise[1:], noise[0]) if noise else None))
+        paired[name] = TaskPairStats(
+            name=name,
+            layer=head['param_layers'][name],
+            h_a=head['h'][name],
+            h_b=tail['h'][name],
+            v_a=head['v'][name],
+            v_b=tail['v'][name],
+            k=None if cross is None else cross.get(name),
+            delta=_delta(head['params'][name], tail['params'][name]),
+            sgd_noise=sum(noise[1:], noise[0]) if noise else None)
+    stats = [
+        paired[n] if n in paired else _one_sided(head, n, 'head')
+        for n in head['param_layers']
+    ] + [_one_sided(tail, n, 'tail') for n in tail_only]
     return ProxyInputs(
         stats=stats,
         num_layers=head['num_layers'],
@@ -351,7 +469,8 @@ def run_search(head_path: str,
         w_min (float): Smallest ``w_A``. Defaults to 0.
         w_max (float): Largest ``w_A``. Defaults to 1.
         variant (str): ``'full'`` (default) or ``'paper'``.
-        mismatch (str): ``'debiased'`` (default) or ``'raw'``.
+        mismatch (str): ``'debiased'`` (default), ``'debiased-positive'``
+            or ``'raw'`` (see :mod:`.proxy`).
         max_chunk_bytes (int): Memory budget of the proxy's chunks.
 
     Returns:
@@ -394,22 +513,6 @@ def result_grid(result: dict) -> ProxyGrid:
 
 
 # ----------------------------------------------------------- writing
-def _atomic_write(path: str, write: Callable[[str], None]) -> None:
-    """Write via a temporary file in the same folder, then ``os.replace``."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=folder, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def save_search_json(result: dict, path: str) -> None:
     """Write the search result as JSON, atomically.
 
@@ -423,7 +526,7 @@ def save_search_json(result: dict, path: str) -> None:
             json.dump(result, f, indent=1, allow_nan=False)
             f.write('\n')
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def plot_heatmap(result: dict, png_path: str) -> None:
@@ -479,5 +582,4 @@ def plot_heatmap(result: dict, png_path: str) -> None:
                  f"mismatch, N={result['N']})")
     ax.legend(loc='upper right', fontsize='small')
     fig.tight_layout()
-    _atomic_write(png_path,
-                  lambda tmp: fig.savefig(tmp, format='png', dpi=100))
+    atomic_write(png_path, lambda tmp: fig.savefig(tmp, format='png', dpi=100))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from _shared import shared_path
+
 from mmpretrain_osdtw.datasets import (ImageNetLT, PlacesLT, get_class_counts,
                                        split_head_tail)
 from mmpretrain_osdtw.evaluation.metrics import shot_groups
@@ -36,8 +36,9 @@ def test_malformed_line_names_file_and_line(tmp_path):
 def test_label_out_of_range_names_line(tmp_path):
     write_list(tmp_path / 'Places_LT_test.txt',
                ['val_256/a.jpg 3', 'val_256/b.jpg 365'])
-    with pytest.raises(ValueError, match=r'line 2: label 365 is outside '
-                       r'0\.\.364'):
+    with pytest.raises(
+            ValueError, match=r'line 2: label 365 is outside '
+            r'0\.\.364'):
         PlacesLT(data_root=str(tmp_path), split='test')
 
 
@@ -47,8 +48,7 @@ def test_unknown_split(tmp_path):
 
 
 def test_real_places_lt_train_list():
-    path = shared_path('data', 'lt_splits', 'places_lt',
-                       'Places_LT_train.txt')
+    path = shared_path('data', 'lt_splits', 'places_lt', 'Places_LT_train.txt')
     ds = PlacesLT(data_root=str(path.parent), split='train')
     counts = get_class_counts(ds)
     assert len(ds) == 62500 and counts.max() == 4980 and counts.min() == 5

@@ -620,3 +620,52 @@ def test_all_zero_fisher_and_duplicates():
         proxy_grid([_one(), _one()], 2, 10, [0.5])
     with pytest.raises(ValueError, match='does not divide'):
         make_w_grid(0.3)
+
+
+def test_debiased_positive_floors_each_layers_bias_at_zero():
+    # Layer 1: delta^2 far below its noise (negative debiased bias sum);
+    # layer 2: delta^2 far above it (positive sum).
+    stats = [
+        TaskPairStats(
+            'l1',
+            1,
+            h_a=torch.tensor([2., 3.]),
+            h_b=torch.tensor([1., 1.]),
+            delta=torch.tensor([0.001, 0.0])),
+        TaskPairStats(
+            'l2',
+            2,
+            h_a=torch.tensor([2.]),
+            h_b=torch.tensor([1.]),
+            delta=torch.tensor([3.0])),
+        TaskPairStats(
+            'head',
+            0,
+            h_a=torch.tensor([1.]),
+            h_b=torch.tensor([2.]),
+            delta=torch.tensor([0.0])),
+    ]
+    w = [0.1, 0.3, 0.5, 0.7, 0.9]
+    unbiased = proxy_grid(stats, 2, 50, w_grid=w, mismatch='debiased')
+    positive = proxy_grid(stats, 2, 50, w_grid=w, mismatch='debiased-positive')
+    layer1_bias = unbiased.enc_bias[1]
+    layer2_bias = unbiased.enc_bias[2] - unbiased.enc_bias[1]
+    assert (layer1_bias < 0).all() and (layer2_bias > 0).all()
+    torch.testing.assert_close(positive.enc_bias[1],
+                               torch.zeros_like(layer1_bias))
+    torch.testing.assert_close(positive.enc_bias[2], layer2_bias)
+    torch.testing.assert_close(positive.enc_var, unbiased.enc_var)
+    torch.testing.assert_close(
+        positive.proxy,
+        positive.enc_var + positive.enc_bias + positive.dec_var)
+    # at C = 1 the floored layer weighs like a zero mismatch
+    no_mismatch = [
+        TaskPairStats(
+            s.name,
+            s.layer,
+            h_a=s.h_a,
+            h_b=s.h_b,
+            delta2=torch.zeros_like(s.h_a)) for s in stats
+    ]
+    zero = proxy_grid(no_mismatch, 2, 50, w_grid=w, mismatch='raw')
+    torch.testing.assert_close(positive.proxy[1], zero.proxy[1])

@@ -215,9 +215,17 @@ def _expect_error(artifacts, tmp_path, head=None, tail=None, cross=None):
          'tail',
          2,
          params={
-             n: torch.zeros(5 if n == 'head.fc.weight' else s)
+             n: torch.zeros((5, ) if n == 'backbone.layers.0.weight' else s)
              for n, (_, s) in PARAMS.items()
-         }), 'head.fc.weight'),
+         },
+         v={
+             n: torch.ones((5, ) if n == 'backbone.layers.0.weight' else s)
+             for n, (_, s) in PARAMS.items()
+         },
+         h={
+             n: torch.ones((5, ) if n == 'backbone.layers.0.weight' else s)
+             for n, (_, s) in PARAMS.items()
+         }), 'backbone.layers.0.weight'),
     ('head',
      _task_file(
          'head',
@@ -241,7 +249,7 @@ def test_parameter_name_mismatch_names_key(tmp_path, artifacts):
     extra = _task_file('tail', 2)
     for part in ('params', 'v', 'h'):
         extra[part]['extra.bias'] = torch.zeros(2)
-    extra['param_layers']['extra.bias'] = 0
+    extra['param_layers']['extra.bias'] = 1
     message, paths = _expect_error(artifacts, tmp_path, tail=extra)
     assert paths['tail'] in message and "'extra.bias'" in message
 
@@ -288,3 +296,94 @@ def test_cli_missing_file_exit_2(tmp_path, artifacts):
     proc = _run_cli(artifacts['head'], artifacts['tail'], '--out-dir',
                     tmp_path / 'o3', '--variant', 'bogus')
     assert proc.returncode == 2 and 'invalid choice' in proc.stderr
+
+
+# ------------------------------------------------ group 0 (never shared)
+def _reshaped_head(obj: dict, shape: tuple, seed: int) -> dict:
+    """Give the group-0 tensor 'head.fc.weight' another shape."""
+    gen = torch.Generator().manual_seed(seed)
+    obj['params']['head.fc.weight'] = torch.randn(shape, generator=gen)
+    obj['v']['head.fc.weight'] = torch.rand(shape, generator=gen) + 0.5
+    obj['h']['head.fc.weight'] = torch.rand(shape, generator=gen) + 0.3
+    return obj
+
+
+def _group0_cost(obj: dict, name: str) -> float:
+    """One task's decoder variance of a tensor: sum v / (2 N h)."""
+    return float((obj['v'][name].double() / obj['h'][name].double()).sum() /
+                 (2 * NUM_SAMPLES))
+
+
+def test_group0_tensors_of_different_shapes(tmp_path, artifacts):
+    # The task heads have K // 2 and K - K // 2 outputs.
+    tail = _reshaped_head(_task_file('tail', 2), (5, ), 7)
+    cross = _cross_file()
+    del cross['k']['head.fc.weight']
+    paths = dict(
+        artifacts,
+        tail=str(tmp_path / 'fisher_tail.pth'),
+        cross=str(tmp_path / 'fisher_cross.pth'))
+    torch.save(tail, paths['tail'])
+    torch.save(cross, paths['cross'])
+    head = torch.load(artifacts['head'], weights_only=True)
+    inputs = load_stats(paths['head'], paths['tail'], paths['cross'])
+    names = [s.name for s in inputs.stats]
+    assert names == list(PARAMS)[:-1] + [
+        'head.fc.weight [head only]', 'head.fc.weight [tail only]'
+    ]
+    head_only, tail_only = inputs.stats[-2:]
+    assert head_only.layer == tail_only.layer == 0
+    assert torch.equal(head_only.h_a, head['h']['head.fc.weight'])
+    assert torch.equal(tail_only.v_b, tail['v']['head.fc.weight'])
+    assert not head_only.h_b.any() and not tail_only.h_a.any()
+    for variant in ('full', 'paper'):
+        result = run_search(
+            paths['head'], paths['tail'], paths['cross'], variant=variant)
+        assert 0 <= result['chosen']['C'] <= 2
+    # Group 0 costs each task's own decoder variance, nothing else.
+    grid = proxy_grid(inputs.stats, 2, NUM_SAMPLES, [0.5])
+    body = [s for s in inputs.stats if s.layer > 0]
+    body_grid = proxy_grid(body, 2, NUM_SAMPLES, [0.5])
+    extra = _group0_cost(head, 'head.fc.weight') + _group0_cost(
+        tail, 'head.fc.weight')
+    assert torch.allclose(grid.proxy, body_grid.proxy + extra, rtol=1e-12)
+
+
+def test_group0_tensor_of_one_task_only(tmp_path, artifacts):
+    tail = _task_file('tail', 2)
+    for part in ('params', 'v', 'h'):
+        tail[part]['head.extra.bias'] = torch.full((2, ), 0.5)
+    tail['param_layers']['head.extra.bias'] = 0
+    path = str(tmp_path / 'fisher_tail.pth')
+    torch.save(tail, path)
+    inputs = load_stats(artifacts['head'], path, artifacts['cross'])
+    last = inputs.stats[-1]
+    assert last.name == 'head.extra.bias [tail only]' and last.layer == 0
+    assert torch.equal(last.h_b, torch.full((2, ), 0.5))
+    # k may not name a tensor that is not in both task files
+    cross = _cross_file()
+    cross['k']['head.extra.bias'] = torch.zeros(2)
+    message, paths = _expect_error(
+        dict(artifacts, tail=path), tmp_path, cross=cross)
+    assert paths['cross'] in message and "'head.extra.bias'" in message
+
+
+def test_group0_k_is_optional_body_k_is_not(tmp_path, artifacts):
+    cross = _cross_file()
+    del cross['k']['head.fc.weight']  # paired group-0 tensor: optional
+    path = str(tmp_path / 'fisher_cross.pth')
+    torch.save(cross, path)
+    inputs = load_stats(artifacts['head'], artifacts['tail'], path)
+    by_name = {s.name: s for s in inputs.stats}
+    assert by_name['head.fc.weight'].k is None
+    assert by_name['backbone.layers.1.weight'].k is not None
+
+
+def test_body_tensor_in_one_task_only_is_an_error(tmp_path, artifacts):
+    tail = _task_file('tail', 2)
+    for part in ('params', 'v', 'h'):
+        del tail[part]['backbone.layers.1.weight']
+    del tail['param_layers']['backbone.layers.1.weight']
+    message, paths = _expect_error(artifacts, tmp_path, tail=tail)
+    assert paths['tail'] in message
+    assert "'backbone.layers.1.weight'" in message and 'body' in message

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from _toy_images import toy_config, write_toy_dataset
 from mmpretrain.apis import ImageClassificationInferencer
 
 import mmpretrain_osdtw  # noqa: F401
-from _toy_images import toy_config, write_toy_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / 'configs/baselines/digits_lt/vit-nano-p2_bal-bce.py'

@@ -15,8 +15,9 @@ def _unwrap(model):
 
 
 def _counts_consumers(modules: Iterator) -> List:
-    return [m for m in modules if callable(getattr(m, 'set_class_counts',
-                                                   None))]
+    return [
+        m for m in modules if callable(getattr(m, 'set_class_counts', None))
+    ]
 
 
 def _model_counts(model) -> Optional[np.ndarray]:

@@ -8,8 +8,8 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import nn
 
-from ..utils.vit_parts import (STEM_PREFIXES, ViTMeta, check_vit,
-                               vit_output, vit_param_layer, vit_stem)
+from ..utils.vit_parts import (STEM_PREFIXES, ViTMeta, check_vit, vit_output,
+                               vit_param_layer, vit_stem)
 
 TASKS = ('head', 'tail')
 
@@ -32,8 +32,8 @@ class ViTDecoder(nn.Module):
         self.has_stem = shared_depth == 0
         if self.has_stem:
             self.patch_embed = copy.deepcopy(vit.patch_embed)
-            self.cls_token = (None if vit.cls_token is None else
-                              nn.Parameter(vit.cls_token.detach().clone()))
+            self.cls_token = (None if vit.cls_token is None else nn.Parameter(
+                vit.cls_token.detach().clone()))
             self.pos_embed = nn.Parameter(vit.pos_embed.detach().clone())
             self.drop_after_pos = copy.deepcopy(vit.drop_after_pos)
             self.pre_norm = copy.deepcopy(vit.pre_norm)
@@ -87,6 +87,8 @@ class DualDecoderClassifier(BaseClassifier):
         freeze_encoder (bool): Keep the shared encoder frozen (eval mode,
             no gradients): the decoder refinement of OSDTW stage 3.
             Defaults to False.
+        neck (dict, optional): Must be None (accepted so a config can turn
+            an ``ImageClassifier`` into this model by changing ``type``).
         train_cfg (dict, optional): ``augments`` for Mixup/CutMix, as in
             ``ImageClassifier``.
         data_preprocessor (dict, optional): Defaults to
@@ -109,9 +111,13 @@ class DualDecoderClassifier(BaseClassifier):
                  shared_depth: int,
                  head_weight: float = 0.5,
                  freeze_encoder: bool = False,
+                 neck: Optional[dict] = None,
                  train_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
+        if neck is not None:
+            raise ValueError('DualDecoderClassifier takes the ViT output '
+                             f'directly: neck must be None, got {neck}')
         data_preprocessor = data_preprocessor or {}
         if isinstance(data_preprocessor, dict):
             data_preprocessor.setdefault('type', 'ClsDataPreprocessor')
@@ -145,8 +151,7 @@ class DualDecoderClassifier(BaseClassifier):
     # construction helpers
     @staticmethod
     def _check_depth(shared_depth: int, num_layers: int) -> int:
-        if not isinstance(shared_depth, int) or isinstance(shared_depth,
-                                                           bool):
+        if not isinstance(shared_depth, int) or isinstance(shared_depth, bool):
             raise TypeError(f'shared_depth must be an int, got '
                             f'{type(shared_depth).__name__}')
         if not 0 <= shared_depth <= num_layers:
@@ -159,8 +164,7 @@ class DualDecoderClassifier(BaseClassifier):
     def _check_weight(head_weight: float) -> float:
         head_weight = float(head_weight)
         if not 0.0 <= head_weight <= 1.0:
-            raise ValueError(
-                f'head_weight={head_weight} is outside [0, 1]')
+            raise ValueError(f'head_weight={head_weight} is outside [0, 1]')
         return head_weight
 
     @property
@@ -203,7 +207,8 @@ class DualDecoderClassifier(BaseClassifier):
         layer = vit_param_layer(backbone_key, self.meta.num_layers)
         return 1 <= layer <= self.shared_depth
 
-    def backbone_key_targets(self, backbone_key: str,
+    def backbone_key_targets(self,
+                             backbone_key: str,
                              tasks=TASKS) -> List[str]:
         """Names in this model of a parameter of the unsplit ViT."""
         if self.is_shared(backbone_key):
@@ -230,8 +235,8 @@ class DualDecoderClassifier(BaseClassifier):
         with torch.no_grad():
             for key, value in state.items():
                 shared = self.is_shared(key)
-                if (parts == 'encoder' and not shared) or (
-                        parts == 'decoder' and shared):
+                if (parts == 'encoder' and not shared) or (parts == 'decoder'
+                                                           and shared):
                     continue
                 for target in self.backbone_key_targets(key, tasks):
                     if target not in own:
@@ -245,8 +250,9 @@ class DualDecoderClassifier(BaseClassifier):
 
     # ------------------------------------------------------------------
     # forward
-    def encode(self, inputs: torch.Tensor
-               ) -> Tuple[Optional[torch.Tensor], Tuple[int, int]]:
+    def encode(
+        self, inputs: torch.Tensor
+    ) -> Tuple[Optional[torch.Tensor], Tuple[int, int]]:
         """Run the shared encoder (``None`` tokens when C = 0)."""
         if self.backbone is None:
             return None, (0, 0)
@@ -288,13 +294,11 @@ class DualDecoderClassifier(BaseClassifier):
             return self.predict(inputs, data_samples)
         raise RuntimeError(f'Invalid mode "{mode}".')
 
-    def class_logits(self, feats: Dict[str, Tuple[torch.Tensor]]
-                     ) -> torch.Tensor:
+    def class_logits(self, feats: Dict[str,
+                                       Tuple[torch.Tensor]]) -> torch.Tensor:
         """Both tasks' raw logits placed at their original class ids."""
-        return sum(
-            self.heads[task].scatter_to_classes(
-                self.heads[task].task_logits(feats[task]))
-            for task in TASKS)
+        return sum(self.heads[task].scatter_to_classes(
+            self.heads[task].task_logits(feats[task])) for task in TASKS)
 
     def loss(self, inputs: torch.Tensor,
              data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
@@ -306,10 +310,11 @@ class DualDecoderClassifier(BaseClassifier):
             losses[f'loss_{task}'] = weight * task_losses['loss']
         return losses
 
-    def predict(self,
-                inputs: torch.Tensor,
-                data_samples: Optional[List[DataSample]] = None
-                ) -> List[DataSample]:
+    def predict(
+            self,
+            inputs: torch.Tensor,
+            data_samples: Optional[List[DataSample]] = None
+    ) -> List[DataSample]:
         """Sigmoid scores of the owning task for every class."""
         logits = self.class_logits(self.extract_feat(inputs))
         scores = torch.sigmoid(logits)

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Tuple
 
 import torch
-from torch import nn
 from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.models.utils import resize_pos_embed
+from torch import nn
 
 STEM_PREFIXES = ('patch_embed', 'cls_token', 'pos_embed', 'pre_norm',
                  'drop_after_pos')
@@ -47,8 +47,8 @@ class ViTMeta:
     @classmethod
     def from_vit(cls, vit: VisionTransformer) -> 'ViTMeta':
         return cls(vit.num_layers, tuple(vit.patch_resolution),
-                   vit.interpolate_mode, vit.num_extra_tokens,
-                   vit.final_norm, vit.out_type)
+                   vit.interpolate_mode, vit.num_extra_tokens, vit.final_norm,
+                   vit.out_type)
 
 
 def vit_stem(stem: nn.Module, meta: ViTMeta,

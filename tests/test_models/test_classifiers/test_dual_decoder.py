@@ -78,8 +78,7 @@ def test_assembled_logits_equal_parts(shared_depth):
     dual = assemble(shared_depth, encoder_src, task_models)
     images = torch.randn(3, 3, 8, 8)
     with torch.no_grad():
-        expected = parts_logits(shared_depth, encoder_src, task_models,
-                                images)
+        expected = parts_logits(shared_depth, encoder_src, task_models, images)
         got = dual(images, mode='tensor')
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
 
@@ -123,8 +122,7 @@ def test_state_dict_names_follow_the_split():
 
 
 def test_init_weights_fills_both_decoders_from_one_vit():
-    dual = DualDecoderClassifier(
-        backbone=BACKBONE, head=HEAD, shared_depth=1)
+    dual = DualDecoderClassifier(backbone=BACKBONE, head=HEAD, shared_depth=1)
     dual.init_weights()
     head_w = dual.decoders['head'].layers['3'].ffn.layers[1].weight
     tail_w = dual.decoders['tail'].layers['3'].ffn.layers[1].weight
@@ -153,8 +151,7 @@ def test_frozen_encoder_gets_no_gradient():
 @pytest.mark.parametrize('depth', [-1, NUM_LAYERS + 1])
 def test_shared_depth_out_of_range(depth):
     with pytest.raises(ValueError, match=f'shared_depth={depth} is outside'):
-        DualDecoderClassifier(
-            backbone=BACKBONE, head=HEAD, shared_depth=depth)
+        DualDecoderClassifier(backbone=BACKBONE, head=HEAD, shared_depth=depth)
 
 
 @pytest.mark.parametrize('weight', [-0.1, 1.5])

@@ -1,0 +1,311 @@
+"""OSDTW stage-1 Fisher statistics from a Runner.
+
+- :class:`FisherHook` writes a task model's ``fisher_<task>.pth`` when its
+  training ends;
+- :func:`cross_fisher_from_configs` writes ``fisher_cross.pth`` from the two
+  trained stage-1 models (config + checkpoint each).
+
+Both read the training images with the test pipeline
+(:func:`fisher_dataloader_cfg`).
+"""
+import copy
+import os.path as osp
+import time
+from typing import Dict, Iterable, Iterator, Optional, Tuple, Union
+
+from mmengine.device import get_device
+from mmengine.dist import barrier, is_main_process
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.registry import DefaultScope
+from mmengine.runner import Runner, load_checkpoint
+from mmengine.utils import ProgressBar
+from mmpretrain.registry import HOOKS, MODELS
+from torch import nn
+
+from mmpretrain_osdtw.osdtw.fisher import (check_statistics,
+                                           cross_task_statistics,
+                                           fisher_statistics,
+                                           rank_sample_limit, save_cross_stats,
+                                           save_task_stats, task_head)
+
+FISHER_SAMPLER = dict(type='DefaultSampler', shuffle=False, round_up=False)
+
+
+def _find_pipeline(dataset_cfg) -> Optional[list]:
+    """The first ``pipeline`` of a dataset config or its wrapped datasets."""
+    if not isinstance(dataset_cfg, dict):
+        return None
+    if 'pipeline' in dataset_cfg:
+        return dataset_cfg['pipeline']
+    inner = [dataset_cfg.get('dataset')] + list(
+        dataset_cfg.get('datasets') or [])
+    for cfg in inner:
+        found = _find_pipeline(cfg)
+        if found is not None:
+            return found
+    return None
+
+
+def _replace_pipelines(dataset_cfg, pipeline: list) -> int:
+    """Set every ``pipeline`` of a (wrapped) dataset config; return count."""
+    if not isinstance(dataset_cfg, dict):
+        return 0
+    count = 0
+    if 'pipeline' in dataset_cfg:
+        dataset_cfg['pipeline'] = copy.deepcopy(pipeline)
+        count += 1
+    for cfg in [dataset_cfg.get('dataset')] + list(
+            dataset_cfg.get('datasets') or []):
+        count += _replace_pipelines(cfg, pipeline)
+    return count
+
+
+def fisher_dataloader_cfg(cfg) -> dict:
+    """Dataloader config of the Fisher pass: training data, test pipeline.
+
+    A copy of ``cfg.train_dataloader`` whose dataset pipelines (also inside
+    dataset wrappers such as ``LongTailedDataset``) are replaced by the
+    pipeline of ``cfg.test_dataloader`` (else ``cfg.val_dataloader``), with
+    ``DefaultSampler(shuffle=False, round_up=False)`` (no padding under
+    DDP), no ``batch_sampler`` and no persistent workers.
+
+    Args:
+        cfg (Config | dict): The runner's config.
+
+    Returns:
+        dict: The dataloader config, for ``Runner.build_dataloader``.
+
+    Raises:
+        KeyError: If the config has no train dataloader or no test/val
+            pipeline.
+        ValueError: If the training dataset config has no pipeline.
+
+    Example:
+        >>> loader = runner.build_dataloader(
+        ...     fisher_dataloader_cfg(runner.cfg))  # doctest: +SKIP
+    """
+    train = cfg.get('train_dataloader')
+    if not train or 'dataset' not in train:
+        raise KeyError('FisherHook: the config has no train_dataloader.'
+                       'dataset; pass `dataloader=` to the hook')
+    pipeline = None
+    for key in ('test_dataloader', 'val_dataloader'):
+        loader = cfg.get(key)
+        if loader and pipeline is None:
+            pipeline = _find_pipeline(loader.get('dataset'))
+    if pipeline is None:
+        raise KeyError('FisherHook: found no test_dataloader/val_dataloader '
+                       'pipeline to read the training images with; pass '
+                       '`dataloader=` to the hook')
+    loader = copy.deepcopy(dict(train))
+    if _replace_pipelines(loader['dataset'], pipeline) == 0:
+        raise ValueError('FisherHook: train_dataloader.dataset has no '
+                         '`pipeline` to replace by the test pipeline; pass '
+                         '`dataloader=` to the hook')
+    loader.pop('batch_sampler', None)
+    loader['sampler'] = dict(FISHER_SAMPLER)
+    loader['persistent_workers'] = False
+    return loader
+
+
+def _with_progress(loader: Iterable) -> Iterator:
+    """Yield the batches, with a progress bar on the main process."""
+    bar = None
+    if is_main_process():
+        try:
+            bar = ProgressBar(len(loader))
+        except TypeError:  # no len()
+            bar = None
+    for batch in loader:
+        yield batch
+        if bar is not None:
+            bar.update()
+
+
+def _check_int(name: str, value, low: int) -> None:
+    """Raise a clear error unless ``value`` is an int ``>= low``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f'FisherHook: {name} must be an int >= {low}, got '
+                         f'{value!r}')
+
+
+@HOOKS.register_module()
+class FisherHook(Hook):
+    """Write the stage-1 Fisher statistics of a task model after training.
+
+    After training the (unwrapped) model runs in eval mode over the
+    training images read with the TEST pipeline, and
+    :func:`~mmpretrain_osdtw.osdtw.fisher.fisher_statistics` averages the
+    per-sample squared gradients of the task's log-likelihood loss (``v``:
+    true labels, ``h``: labels drawn from the model). Rank 0 writes
+    ``work_dir/out_file`` in the format :mod:`mmpretrain_osdtw.osdtw.search`
+    reads. The model's train/eval flags are restored afterwards.
+
+    Args:
+        out_file (str): File name under ``work_dir`` (or an absolute path);
+            ``{task}`` becomes ``'head'``/``'tail'``. Defaults to
+            ``'fisher_{task}.pth'``.
+        dataloader (dict | DataLoader, optional): The Fisher pass data.
+            Defaults to None: the training set with the test pipeline
+            (:func:`fisher_dataloader_cfg`).
+        chunk_size (int): Samples per ``vmap`` call (memory bound).
+            Defaults to 32.
+        num_model_samples (int): Label draws per sample for ``h``.
+            Defaults to 1.
+        seed (int): Seed of the label draws. Defaults to 0.
+
+    Example:
+        >>> custom_hooks = [dict(type='ClassCountsHook'),
+        ...                 dict(type='FisherHook', chunk_size=16)]
+    """
+
+    priority = 'LOW'
+
+    def __init__(self,
+                 out_file: str = 'fisher_{task}.pth',
+                 dataloader: Optional[Union[dict, Iterable]] = None,
+                 chunk_size: int = 32,
+                 num_model_samples: int = 1,
+                 seed: int = 0) -> None:
+        if '{task}' not in out_file and not out_file.endswith('.pth'):
+            raise ValueError('FisherHook: out_file must end with .pth or '
+                             f'contain {{task}}, got {out_file!r}')
+        _check_int('chunk_size', chunk_size, 1)
+        _check_int('num_model_samples', num_model_samples, 1)
+        _check_int('seed', seed, 0)
+        self.out_file = out_file
+        self.dataloader = dataloader
+        self.chunk_size = chunk_size
+        self.num_model_samples = num_model_samples
+        self.seed = seed
+
+    @staticmethod
+    def _model(runner):
+        model = runner.model
+        return model.module if is_model_wrapper(model) else model
+
+    def before_train(self, runner) -> None:
+        """Fail before training when the model has no task head."""
+        task_head(self._model(runner), owner='FisherHook')
+
+    def _build_loader(self, runner) -> Iterable:
+        if self.dataloader is None:
+            return runner.build_dataloader(
+                fisher_dataloader_cfg(runner.cfg), seed=runner.seed)
+        if isinstance(self.dataloader, dict):
+            return runner.build_dataloader(
+                copy.deepcopy(self.dataloader), seed=runner.seed)
+        return self.dataloader
+
+    def after_train(self, runner) -> None:
+        """Compute, check and save the statistics of the head's task."""
+        model = self._model(runner)
+        task = task_head(model, owner='FisherHook').task
+        path = osp.join(runner.work_dir, self.out_file.format(task=task))
+        start = time.perf_counter()
+        loader = self._build_loader(runner)
+        stats = fisher_statistics(
+            model,
+            _with_progress(loader),
+            task=task,
+            num_model_samples=self.num_model_samples,
+            seed=self.seed,
+            chunk_size=self.chunk_size,
+            max_samples=rank_sample_limit(loader))
+        check_statistics(stats)
+        if is_main_process():
+            save_task_stats(path, model, stats, meta=dict(source='FisherHook'))
+            runner.logger.info(f'FisherHook: wrote {path} (task={task}, '
+                               f'N={stats["num_samples"]}, '
+                               f'{time.perf_counter() - start:.1f} s)')
+        barrier()
+
+
+# ------------------------------------------------- cross-task statistics
+def build_task_model(cfg,
+                     checkpoint: str,
+                     device: Optional[str] = None) -> nn.Module:
+    """Build ``cfg.model`` (with ``cfg.data_preprocessor``) and load weights.
+
+    Args:
+        cfg (Config | dict): A stage-1 config.
+        checkpoint (str): Its trained checkpoint (trusted source).
+        device (str, optional): Target device; default
+            ``mmengine.device.get_device()``.
+
+    Returns:
+        nn.Module: The model in eval mode.
+    """
+    model_cfg = copy.deepcopy(cfg['model'])
+    if cfg.get('data_preprocessor') is not None:
+        model_cfg.setdefault('data_preprocessor',
+                             copy.deepcopy(cfg['data_preprocessor']))
+    with DefaultScope.overwrite_default_scope(
+            cfg.get('default_scope', 'mmpretrain')):
+        model = MODELS.build(model_cfg)
+    load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    return model.to(device or get_device()).eval()
+
+
+def cross_fisher_from_configs(
+        models: Dict[str, Tuple[object, str]],
+        out_file: str,
+        chunk_size: int = 32,
+        dataloader: Optional[Union[dict, Iterable]] = None) -> str:
+    """Compute and save ``fisher_cross.pth`` from the two stage-1 models.
+
+    Builds both task models from their configs and checkpoints, reads the
+    training set of the head config with its test pipeline (or
+    ``dataloader``) and runs
+    :func:`~mmpretrain_osdtw.osdtw.fisher.cross_task_statistics`. Under
+    ``torch.distributed`` every rank takes its shard; rank 0 writes.
+
+    Args:
+        models (dict): ``{'head': (cfg, checkpoint), 'tail': (cfg,
+            checkpoint)}``.
+        out_file (str): Target ``.pth`` file.
+        chunk_size (int): Samples per ``vmap`` call. Defaults to 32.
+        dataloader (dict | DataLoader, optional): The data; default
+            :func:`fisher_dataloader_cfg` of the head config.
+
+    Returns:
+        str: ``out_file``.
+
+    Example:
+        >>> cross_fisher_from_configs(
+        ...     {'head': (cfg_a, 'a.pth'), 'tail': (cfg_b, 'b.pth')},
+        ...     'fisher_cross.pth')  # doctest: +SKIP
+    """
+    if set(models) != {'head', 'tail'}:
+        raise KeyError("cross_fisher_from_configs needs the models of "
+                       f"'head' and 'tail', got {sorted(models)}")
+    built = {
+        task: build_task_model(cfg, ckpt)
+        for task, (cfg, ckpt) in models.items()
+    }
+    head_cfg = models['head'][0]
+    if dataloader is None:
+        dataloader = fisher_dataloader_cfg(head_cfg)
+    if isinstance(dataloader, dict):
+        with DefaultScope.overwrite_default_scope(
+                head_cfg.get('default_scope', 'mmpretrain')):
+            dataloader = Runner.build_dataloader(copy.deepcopy(dataloader))
+    stats = cross_task_statistics(
+        built['head'],
+        built['tail'],
+        _with_progress(dataloader),
+        chunk_size=chunk_size,
+        max_samples=rank_sample_limit(dataloader))
+    if is_main_process():
+        save_cross_stats(
+            out_file,
+            stats,
+            meta=dict(
+                source='cross_fisher_from_configs',
+                checkpoints={
+                    t: str(c)
+                    for t, (_, c) in models.items()
+                }))
+    barrier()
+    return out_file

@@ -1,0 +1,504 @@
+"""The OSDTW pipeline as one resumable training loop.
+
+``python tools/train.py configs/osdtw/<dataset>/pipeline.py`` builds an
+outer mmengine Runner whose ``train_cfg`` is :class:`StageRunner`. The loop
+runs the steps below, each as its own Runner (or pure function) writing its
+artifacts under ``work_dir/<step>/``. A step is finished when its
+``done.json`` exists (written atomically, last) and every artifact it lists
+exists; finished steps are skipped on rerun, and a step that was killed
+mid-training resumes from its last epoch checkpoint. When a step has to run
+again (its settings changed, or an artifact was removed), every later step
+runs again too.
+
+======================  ====================================================
+step                    artifacts (under ``work_dir/<step>/``)
+======================  ====================================================
+``stage1_head``         epoch checkpoints, ``fisher_head.pth`` (FisherHook)
+``stage1_tail``         epoch checkpoints, ``fisher_tail.pth`` (FisherHook)
+``fisher_cross``        ``fisher_cross.pth`` (cross-task term k)
+``search``              ``search.json``, ``proxy_heatmap.png``
+``stage2``              epoch checkpoints of the weighted joint model
+``assemble``            ``assembled.pth`` + ``assembled_config.py``,
+                        ``stage1_pair.pth`` + ``stage1_pair_config.py``
+``refine``              epoch checkpoints (decoders only, encoder frozen)
+``test``                ``report.json``, ``report.md``
+======================  ====================================================
+"""
+import copy
+import json
+import os
+import os.path as osp
+import time
+from typing import Callable, Dict, List, Optional
+
+from mmengine.config import Config
+from mmengine.dist import barrier, is_main_process
+from mmengine.model import is_model_wrapper
+from mmengine.runner import BaseLoop, Runner, find_latest_checkpoint
+from mmpretrain.registry import LOOPS, MODELS
+
+from mmpretrain_osdtw.apis import (load_config, prepare_distributed,
+                                   set_default_dataloader_cfg)
+from mmpretrain_osdtw.evaluation import format_shot_table
+from mmpretrain_osdtw.osdtw.assemble import (assemble_from_config,
+                                             load_stage1_decoders,
+                                             save_model_checkpoint)
+from mmpretrain_osdtw.utils import atomic_json_dump, atomic_write_text
+
+PIPELINE_STEPS = ('stage1_head', 'stage1_tail', 'fisher_cross', 'search',
+                  'stage2', 'assemble', 'refine', 'test')
+STAGE2_MODES = ('truncate', 'exact')
+DONE_FILE = 'done.json'
+
+
+@LOOPS.register_module()
+class StageRunner(BaseLoop):
+    """Run stage 1 (head and tail), Fisher statistics, the proxy search,
+    stage 2, assembly, refinement and the final test, with resume.
+
+    Stage configs are paths relative to the pipeline config's folder. Every
+    stage config is an ordinary training config (it can be trained alone
+    with ``tools/train.py``); the loop only sets its ``work_dir``, the
+    chosen ``shared_depth``/``head_weight`` and the checkpoints it loads.
+
+    Args:
+        runner (Runner): The outer runner (its model is not trained).
+        dataloader: Unused (the stages build their own).
+        stage1_head (str): Stage-1 head-task config.
+        stage1_tail (str): Stage-1 tail-task config.
+        stage2 (str): Stage-2 joint config (a ``DualDecoderClassifier``).
+        assemble (str): Stage-3 assembly config (a ``DualDecoderClassifier``
+            evaluated on the test set).
+        refine (str, optional): Decoder-refinement config; None skips the
+            refinement.
+        stage2_mode (str): ``'truncate'``: stage 2 shares the whole body
+            (``shared_depth = L``) and its first C blocks are kept (the
+            paper); ``'exact'``: stage 2 shares exactly C blocks, its
+            decoders initialised from stage 1. Defaults to ``'truncate'``.
+        search (dict): Arguments of
+            :func:`mmpretrain_osdtw.osdtw.search.run_search` (``variant``,
+            ``mismatch``, ``w_step``, ``w_min``, ``w_max``).
+        fisher (dict): Arguments of the cross-task Fisher pass
+            (``chunk_size``).
+        shared_depth (int, optional): Use this C instead of the search's.
+        head_weight (float, optional): Use this w_A instead of the
+            search's.
+        stage_cfg_options (dict, optional): Config overrides applied to
+            every stage config (e.g. ``{'train_cfg.max_epochs': 2}``).
+    """
+
+    def __init__(self,
+                 runner: Runner,
+                 dataloader,
+                 stage1_head: str,
+                 stage1_tail: str,
+                 stage2: str,
+                 assemble: str,
+                 refine: Optional[str] = None,
+                 stage2_mode: str = 'truncate',
+                 search: Optional[dict] = None,
+                 fisher: Optional[dict] = None,
+                 shared_depth: Optional[int] = None,
+                 head_weight: Optional[float] = None,
+                 stage_cfg_options: Optional[dict] = None) -> None:
+        self._runner = runner
+        self.dataloader = dataloader
+        if stage2_mode not in STAGE2_MODES:
+            raise ValueError(f'stage2_mode must be one of {STAGE2_MODES}, '
+                             f'got {stage2_mode!r}')
+        config_dir = osp.dirname(osp.abspath(runner.cfg.filename or '.'))
+        self.configs = {
+            name: osp.join(config_dir, path)
+            for name, path in dict(
+                stage1_head=stage1_head,
+                stage1_tail=stage1_tail,
+                stage2=stage2,
+                assemble=assemble,
+                refine=refine).items() if path is not None
+        }
+        for name, path in self.configs.items():
+            if not osp.isfile(path):
+                raise FileNotFoundError(
+                    f'StageRunner: the {name} config {path!r} does not exist')
+        self.stage2_mode = stage2_mode
+        self.search_cfg = dict(search or {})
+        self.fisher_cfg = dict(fisher or {})
+        self.shared_depth = shared_depth
+        self.head_weight = head_weight
+        self.stage_cfg_options = dict(stage_cfg_options or {})
+        self.root = osp.abspath(runner.work_dir)
+        self._rerun_from: Optional[int] = None
+
+    # mmengine's Runner.train() reads these from its train loop.
+    @property
+    def iter(self) -> int:
+        return 0
+
+    @property
+    def max_iters(self) -> int:
+        return 0
+
+    @property
+    def epoch(self) -> int:
+        return 0
+
+    @property
+    def max_epochs(self) -> int:
+        return 0
+
+    # ------------------------------------------------------------------
+    # step bookkeeping
+    def step_dir(self, step: str) -> str:
+        return osp.join(self.root, step)
+
+    def read_done(self, step: str) -> Optional[dict]:
+        """The ``done.json`` of a finished step, or None."""
+        path = osp.join(self.step_dir(step), DONE_FILE)
+        if not osp.isfile(path):
+            return None
+        with open(path, encoding='utf-8') as f:
+            return json.load(f)
+
+    def is_done(self, step: str, key: dict) -> bool:
+        """Whether ``step`` finished with the same ``key`` and all of its
+        artifacts are still there."""
+        if self._rerun_from is not None and PIPELINE_STEPS.index(
+                step) >= self._rerun_from:
+            return False
+        done = self.read_done(step)
+        if done is None or done.get('key') != key:
+            return False
+        return all(osp.isfile(p) for p in done.get('artifacts', {}).values())
+
+    def mark_done(self, step: str, key: dict, artifacts: Dict[str, str],
+                  seconds: float, **info) -> dict:
+        done = dict(
+            step=step,
+            key=key,
+            artifacts=artifacts,
+            seconds=round(seconds, 3),
+            finished=time.strftime('%Y-%m-%d %H:%M:%S'),
+            **info)
+        if is_main_process():
+            atomic_json_dump(done, osp.join(self.step_dir(step), DONE_FILE))
+        barrier()
+        return done
+
+    def run_step(self, step: str, key: dict, work: Callable[[], Dict]) -> dict:
+        """Run ``work`` unless ``step`` is already done with ``key``."""
+        if self.is_done(step, key):
+            self.log(f'{step}: done, skipped ({self.step_dir(step)})')
+            return self.read_done(step)
+        if self._rerun_from is None:
+            self._rerun_from = PIPELINE_STEPS.index(step)
+        self.log(f'{step}: running')
+        os.makedirs(self.step_dir(step), exist_ok=True)
+        start = time.time()
+        result = work()
+        artifacts = result.pop('artifacts')
+        return self.mark_done(step, key, artifacts,
+                              time.time() - start, **result)
+
+    def log(self, message: str) -> None:
+        self._runner.logger.info(f'[OSDTW] {message}')
+
+    # ------------------------------------------------------------------
+    # configs and sub-runners
+    def stage_config(self,
+                     name: str,
+                     step: str,
+                     overrides: Optional[dict] = None) -> Config:
+        """Load a stage config, pointed at ``work_dir/<step>``."""
+        cfg = load_config(self.configs[name])
+        if self.stage_cfg_options:
+            cfg.merge_from_dict(copy.deepcopy(self.stage_cfg_options))
+        if overrides:
+            cfg.merge_from_dict(overrides)
+        outer = self._runner.cfg
+        if outer.get('optim_wrapper', {}).get('type') == 'AmpOptimWrapper':
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        cfg.work_dir = self.step_dir(step)
+        cfg.experiment_name = f'{step}_{self._runner.timestamp}'
+        set_default_dataloader_cfg(cfg)
+        prepare_distributed(cfg, self._runner.launcher)
+        return cfg
+
+    def train_stage(self,
+                    name: str,
+                    step: str,
+                    overrides: Optional[dict] = None) -> str:
+        """Train one stage config (resuming if it was interrupted) and
+        return its final checkpoint."""
+        cfg = self.stage_config(name, step, overrides)
+        if find_latest_checkpoint(cfg.work_dir) is not None:
+            cfg.resume = True
+            cfg.load_from = None
+        Runner.from_cfg(cfg).train()
+        ckpt = find_latest_checkpoint(cfg.work_dir)
+        if ckpt is None:
+            raise RuntimeError(f'{step}: training wrote no checkpoint in '
+                               f'{cfg.work_dir} (is CheckpointHook on?)')
+        return ckpt
+
+    def test_model(self,
+                   name: str,
+                   step: str,
+                   checkpoint: str,
+                   overrides: Optional[dict] = None) -> dict:
+        """Evaluate ``checkpoint`` with a stage config's test settings."""
+        cfg = self.stage_config(name, step, overrides)
+        cfg.load_from = checkpoint
+        cfg.resume = False
+        return Runner.from_cfg(cfg).test()
+
+    # ------------------------------------------------------------------
+    # the steps
+    def run(self):
+        stage1 = {
+            task: self.step_stage1(task)['artifacts']
+            for task in ('head', 'tail')
+        }
+        cross = self.step_fisher_cross(stage1)
+        chosen = self.step_search(stage1, cross)
+        stage2 = self.step_stage2(stage1, chosen)
+        assembled = self.step_assemble(stage1, stage2, chosen)
+        refined = self.step_refine(assembled, chosen)
+        self.step_test(stage1, stage2, assembled, refined, chosen)
+        model = self._runner.model
+        return model.module if is_model_wrapper(model) else model
+
+    def step_stage1(self, task: str) -> dict:
+        step = f'stage1_{task}'
+
+        def work():
+            ckpt = self.train_stage(step, step)
+            fisher = osp.join(self.step_dir(step), f'fisher_{task}.pth')
+            if not osp.isfile(fisher):
+                raise RuntimeError(
+                    f'{step}: {fisher} was not written: the stage-1 config '
+                    f'{self.configs[step]} needs FisherHook in custom_hooks')
+            return dict(artifacts=dict(checkpoint=ckpt, fisher=fisher))
+
+        return self.run_step(step, dict(config=self.configs[step]), work)
+
+    def step_fisher_cross(self, stage1: dict) -> Dict[str, str]:
+        step = 'fisher_cross'
+        out = osp.join(self.step_dir(step), 'fisher_cross.pth')
+
+        def work():
+            from mmpretrain_osdtw.engine.hooks.fisher_hook import \
+                cross_fisher_from_configs
+            cross_fisher_from_configs(
+                {
+                    task: (self.stage_config(f'stage1_{task}',
+                                             step), stage1[task]['checkpoint'])
+                    for task in ('head', 'tail')
+                },
+                out_file=out,
+                **self.fisher_cfg)
+            return dict(artifacts=dict(cross=out))
+
+        key = dict(
+            fisher=self.fisher_cfg,
+            **{
+                f'stage1_{t}': stage1[t]['checkpoint']
+                for t in ('head', 'tail')
+            })
+        return self.run_step(step, key, work)['artifacts']
+
+    def step_search(self, stage1: dict, cross: Dict[str, str]) -> dict:
+        step = 'search'
+        out_json = osp.join(self.step_dir(step), 'search.json')
+        out_png = osp.join(self.step_dir(step), 'proxy_heatmap.png')
+
+        def work():
+            from mmpretrain_osdtw.osdtw.search import (plot_heatmap,
+                                                       run_search,
+                                                       save_search_json)
+            if is_main_process():
+                result = run_search(stage1['head']['fisher'],
+                                    stage1['tail']['fisher'], cross['cross'],
+                                    **self.search_cfg)
+                save_search_json(result, out_json)
+                plot_heatmap(result, out_png)
+            barrier()
+            return dict(artifacts=dict(search=out_json, heatmap=out_png))
+
+        self.run_step(step, dict(search=self.search_cfg), work)
+        with open(out_json, encoding='utf-8') as f:
+            chosen = json.load(f)['chosen']
+        depth = chosen['C'] if self.shared_depth is None else \
+            self.shared_depth
+        weight = chosen['w_A'] if self.head_weight is None else \
+            self.head_weight
+        self.log(f'search chose C={chosen["C"]}, w_A={chosen["w_A"]}; '
+                 f'using C={depth}, w_A={weight}')
+        return dict(shared_depth=int(depth), head_weight=float(weight))
+
+    def _num_layers(self, name: str) -> int:
+        cfg = load_config(self.configs[name])
+        backbone = MODELS.build(cfg.model.backbone)
+        return backbone.num_layers
+
+    def step_stage2(self, stage1: dict, chosen: dict) -> dict:
+        step = 'stage2'
+        depth = chosen['shared_depth']
+        if self.stage2_mode == 'truncate':
+            train_depth = self._num_layers('stage2')
+        else:
+            train_depth = depth
+        key = dict(
+            mode=self.stage2_mode,
+            shared_depth=train_depth,
+            head_weight=chosen['head_weight'])
+
+        def work():
+            if depth == 0:
+                self.log('stage2: C=0 shares nothing, no joint training')
+                return dict(artifacts={}, skipped=True)
+            overrides = {
+                'model.shared_depth': train_depth,
+                'model.head_weight': chosen['head_weight']
+            }
+            if self.stage2_mode == 'exact':
+                overrides['load_from'] = self.stage2_init(stage1, overrides)
+            ckpt = self.train_stage('stage2', step, overrides)
+            return dict(artifacts=dict(checkpoint=ckpt))
+
+        return self.run_step(step, key, work)
+
+    def stage2_init(self, stage1: dict, overrides: dict) -> str:
+        """``exact`` mode: a stage-2 start whose decoders and heads come
+        from stage 1 (the encoder keeps the config's initialisation)."""
+        path = osp.join(self.step_dir('stage2'), 'init_from_stage1.pth')
+        if is_main_process():
+            cfg = self.stage_config('stage2', 'stage2', overrides)
+            model = MODELS.build(cfg.model)
+            model.init_weights()
+            load_stage1_decoders(
+                model, {t: stage1[t]['checkpoint']
+                        for t in ('head', 'tail')})
+            save_model_checkpoint(model, path, dict(source='stage1'))
+        barrier()
+        return path
+
+    def build_assembled(self, stage1: dict, stage2_ckpt: Optional[str],
+                        depth: int, weight: float, name: str) -> dict:
+        """Assemble one model, save it and its resolved config."""
+        ckpt = osp.join(self.step_dir('assemble'), f'{name}.pth')
+        cfg_path = osp.join(self.step_dir('assemble'), f'{name}_config.py')
+        if is_main_process():
+            assemble_from_config(
+                self.stage_config('assemble', 'assemble'),
+                {t: stage1[t]['checkpoint']
+                 for t in ('head', 'tail')}, stage2_ckpt, depth, weight, ckpt,
+                cfg_path)
+        barrier()
+        return dict(checkpoint=ckpt, config=cfg_path)
+
+    def step_assemble(self, stage1: dict, stage2: dict, chosen: dict) -> dict:
+        step = 'assemble'
+        depth, weight = chosen['shared_depth'], chosen['head_weight']
+
+        def work():
+            stage2_ckpt = stage2['artifacts'].get('checkpoint')
+            osdtw = self.build_assembled(stage1, stage2_ckpt, depth, weight,
+                                         'assembled')
+            pair = self.build_assembled(stage1, None, 0, weight, 'stage1_pair')
+            return dict(
+                artifacts=dict(
+                    checkpoint=osdtw['checkpoint'],
+                    config=osdtw['config'],
+                    pair_checkpoint=pair['checkpoint'],
+                    pair_config=pair['config']),
+                shared_depth=depth,
+                head_weight=weight)
+
+        key = dict(
+            stage2=stage2.get('key'), shared_depth=depth, head_weight=weight)
+        return self.run_step(step, key, work)
+
+    def step_refine(self, assembled: dict, chosen: dict) -> Optional[dict]:
+        if 'refine' not in self.configs:
+            return None
+        step = 'refine'
+        overrides = {
+            'model.shared_depth': chosen['shared_depth'],
+            'model.head_weight': chosen['head_weight'],
+            'load_from': assembled['artifacts']['checkpoint'],
+        }
+
+        def work():
+            ckpt = self.train_stage('refine', step, overrides)
+            return dict(artifacts=dict(checkpoint=ckpt))
+
+        return self.run_step(step, dict(overrides=overrides), work)
+
+    def step_test(self, stage1: dict, stage2: dict, assembled: dict,
+                  refined: Optional[dict], chosen: dict) -> dict:
+        step = 'test'
+        depth, weight = chosen['shared_depth'], chosen['head_weight']
+        models = []
+        if refined is not None:
+            models.append(('OSDTW (assembled + refined)', 'refine',
+                           refined['artifacts']['checkpoint'], depth))
+        models.append(('OSDTW (assembled)', 'assemble',
+                       assembled['artifacts']['checkpoint'], depth))
+        if stage2['artifacts'].get('checkpoint'):
+            models.append(('stage 2 (joint)', 'stage2',
+                           stage2['artifacts']['checkpoint'],
+                           stage2['key']['shared_depth']))
+        models.append(('stage 1 pair (C=0)', 'assemble',
+                       assembled['artifacts']['pair_checkpoint'], 0))
+        for task in ('head', 'tail'):
+            models.append((f'stage 1 {task} task', f'stage1_{task}',
+                           stage1[task]['checkpoint'], None))
+
+        def work():
+            rows = {}
+            for label, config, ckpt, model_depth in models:
+                overrides = {}
+                if model_depth is not None:
+                    overrides = {
+                        'model.shared_depth': model_depth,
+                        'model.head_weight': weight
+                    }
+                rows[label] = self.test_model(config, step, ckpt, overrides)
+            return self.write_report(rows, chosen)
+
+        key = dict(models=[m[2] for m in models])
+        done = self.run_step(step, key, work)
+        with open(done['artifacts']['markdown'], encoding='utf-8') as f:
+            report = f.read()
+        self.log('final report\n' + report)
+        return done
+
+    def write_report(self, rows: Dict[str, dict], chosen: dict) -> dict:
+        """``report.json`` (all metrics, step timings) and ``report.md``."""
+        timings = {}
+        for step in PIPELINE_STEPS[:-1]:
+            done = self.read_done(step)
+            if done is not None:
+                timings[step] = done['seconds']
+        out_json = osp.join(self.step_dir('test'), 'report.json')
+        out_md = osp.join(self.step_dir('test'), 'report.md')
+        table = format_shot_table(rows) or '(no ShotGroupMetric results)'
+        lines: List[str] = [
+            '# OSDTW pipeline report', '',
+            f'Chosen shared depth C = {chosen["shared_depth"]}, head weight '
+            f'w_A = {chosen["head_weight"]:.2f} (stage 2 mode: '
+            f'{self.stage2_mode}).', '', table, '', '| step | seconds |',
+            '|---|---|'
+        ]
+        lines += [f'| {step} | {sec:.1f} |' for step, sec in timings.items()]
+        if is_main_process():
+            atomic_json_dump(
+                dict(
+                    chosen=chosen,
+                    models=rows,
+                    timings=timings,
+                    stage2_mode=self.stage2_mode), out_json)
+            atomic_write_text('\n'.join(lines) + '\n', out_md)
+        barrier()
+        return dict(artifacts=dict(json=out_json, markdown=out_md))

@@ -1,0 +1,158 @@
+"""The OSDTW pipeline end to end on a long-tailed image set written to disk
+by the test: every step's artifacts, the report, evaluation of the assembled
+checkpoint with tools/test.py, and resume after a kill following stage 2."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from _toy_images import CLASSES, write_toy_dataset
+
+REPO = Path(__file__).resolve().parents[3]
+STAGES = REPO / 'configs/osdtw/digits_lt'
+ENV = dict(os.environ, OMP_NUM_THREADS='1')
+PIPELINE = "[dict(type='LoadImageFromFile'), dict(type='PackInputs')]"
+
+
+def data_lines(data_root: Path, wrapped: bool) -> list:
+    """Overrides pointing a digits stage config at the toy image folders."""
+    train = (f"dict(type='LongTailedDataset', imb_ratio=5, dataset=dict("
+             f"type='CustomDataset', data_root={str(data_root)!r}, "
+             f"data_prefix='train', metainfo=dict(classes={CLASSES!r}), "
+             f"pipeline={PIPELINE}))")
+    if wrapped:  # stage 1: HeadTailSplit(dataset=...)
+        train_loader = (f"train_dataloader = dict(batch_size=8, dataset="
+                        f"dict(dataset=dict(_delete_=True, **{train})))")
+    else:
+        train_loader = (f"train_dataloader = dict(batch_size=8, dataset="
+                        f"dict(_delete_=True, **{train}))")
+    return [
+        'data_preprocessor = dict(num_classes=4)',
+        'model = dict(head=dict(num_classes=4))',
+        train_loader,
+        'val_dataloader = dict(batch_size=16, dataset=dict(_delete_=True, '
+        f"type='CustomDataset', data_root={str(data_root)!r}, "
+        f"data_prefix='test', metainfo=dict(classes={CLASSES!r}), "
+        f'pipeline={PIPELINE}))',
+        'test_dataloader = val_dataloader',
+        'val_evaluator = dict(many_thr=10, few_thr=5)',
+        'test_evaluator = val_evaluator',
+        'train_cfg = dict(max_epochs=2, val_interval=2)',
+    ]
+
+
+def write_configs(folder: Path, data_root: Path) -> Path:
+    """Each stage config of the repo's digits pipeline, re-pointed at the
+    toy data; the pipeline config resolves them next to itself."""
+    for name in ('stage1_head', 'stage1_tail', 'stage2_joint',
+                 'stage3_assemble', 'stage3_refine'):
+        lines = [f'_base_ = {str(STAGES / (name + ".py"))!r}']
+        lines += data_lines(data_root, wrapped=name.startswith('stage1'))
+        (folder / f'{name}.py').write_text('\n'.join(lines) + '\n')
+    (folder / 'pipeline.py'
+     ).write_text(f'_base_ = {str(STAGES / "pipeline.py")!r}\n' +
+                  '\n'.join(data_lines(data_root, wrapped=True)[:3]) +
+                  "\ntrain_cfg = dict(search=dict(w_step=0.05))\n")
+    return folder / 'pipeline.py'
+
+
+def train(config: Path, work_dir: Path, log_file: Path, **popen):
+    """Start tools/train.py; its output goes to ``log_file`` (a pipe that
+    nobody reads while we poll would fill up and block the child)."""
+    with open(log_file, 'w') as log:
+        return subprocess.Popen([
+            sys.executable, 'tools/train.py',
+            str(config), '--work-dir',
+            str(work_dir)
+        ],
+                                cwd=REPO,
+                                env=ENV,
+                                stdout=log,
+                                stderr=subprocess.STDOUT,
+                                **popen)
+
+
+@pytest.fixture(scope='module')
+def killed_then_resumed(tmp_path_factory):
+    """Run the pipeline, kill it once stage 2 is done, run it again."""
+    tmp = tmp_path_factory.mktemp('pipeline')
+    config = write_configs(tmp, write_toy_dataset(tmp / 'data'))
+    work_dir = tmp / 'work'
+    first = train(config, work_dir, tmp / 'first.log', start_new_session=True)
+    stage2_done = work_dir / 'stage2' / 'done.json'
+    deadline = time.time() + 240
+    while not stage2_done.exists() and first.poll() is None:
+        assert time.time() < deadline, 'pipeline did not reach stage 2'
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    assert stage2_done.exists(), (tmp / 'first.log').read_text()[-3000:]
+    stage1_ckpt = json.loads(
+        (work_dir / 'stage1_head' /
+         'done.json').read_text())['artifacts']['checkpoint']
+    stage1_mtime = os.path.getmtime(stage1_ckpt)
+
+    second = train(config, work_dir, tmp / 'second.log')
+    second.wait(timeout=300)
+    log = (tmp / 'second.log').read_text()
+    assert second.returncode == 0, log[-5000:]
+    return work_dir, log, stage1_ckpt, stage1_mtime
+
+
+def test_resume_skips_finished_steps(killed_then_resumed):
+    work_dir, log, stage1_ckpt, stage1_mtime = killed_then_resumed
+    for step in ('stage1_head', 'stage1_tail', 'fisher_cross', 'search',
+                 'stage2'):
+        assert f'[OSDTW] {step}: done, skipped' in log
+    assert '[OSDTW] test: running' in log
+    assert os.path.getmtime(stage1_ckpt) == stage1_mtime
+
+
+def test_every_step_leaves_its_artifacts(killed_then_resumed):
+    work_dir = killed_then_resumed[0]
+    for step in ('stage1_head', 'stage1_tail', 'fisher_cross', 'search',
+                 'stage2', 'assemble', 'refine', 'test'):
+        done = json.loads((work_dir / step / 'done.json').read_text())
+        for path in done['artifacts'].values():
+            assert Path(path).is_file(), (step, path)
+    search = json.loads((work_dir / 'search' / 'search.json').read_text())
+    assert 0 <= search['chosen']['C'] <= 4
+    assert 0.05 <= search['chosen']['w_A'] <= 0.95
+    assert len(search['grid']['proxy']) == 5  # C = 0..L
+    fisher = torch.load(work_dir / 'stage1_head' / 'fisher_head.pth')
+    assert fisher['num_samples'] == 41  # 20 + 11 + 6 + 4
+
+
+def test_report_lists_every_model(killed_then_resumed):
+    work_dir, log = killed_then_resumed[:2]
+    report = json.loads((work_dir / 'test' / 'report.json').read_text())
+    assert list(report['models']) == [
+        'OSDTW (assembled + refined)', 'OSDTW (assembled)', 'stage 2 (joint)',
+        'stage 1 pair (C=0)', 'stage 1 head task', 'stage 1 tail task'
+    ]
+    for metrics in report['models'].values():
+        assert {'lt/top1', 'lt/many', 'lt/head_acc'} <= set(metrics)
+    assert '| OSDTW (assembled + refined) |' in log
+
+
+def test_assembled_checkpoint_evaluates_with_test_tool(killed_then_resumed,
+                                                       tmp_path):
+    assemble = killed_then_resumed[0] / 'assemble'
+    proc = subprocess.run([
+        sys.executable, 'tools/test.py',
+        str(assemble / 'assembled_config.py'),
+        str(assemble / 'assembled.pth'), '--work-dir',
+        str(tmp_path)
+    ],
+                          cwd=REPO,
+                          env=ENV,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert '| model | Top-1 |' in proc.stdout
