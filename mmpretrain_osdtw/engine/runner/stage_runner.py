@@ -120,6 +120,13 @@ class StageRunner(BaseLoop):
             if not osp.isfile(path):
                 raise FileNotFoundError(
                     f'StageRunner: the {name} config {path!r} does not exist')
+        if shared_depth is not None and (not isinstance(shared_depth, int)
+                                         or shared_depth < 0):
+            raise ValueError('train_cfg.shared_depth must be an int >= 0, '
+                             f'got {shared_depth!r}')
+        if head_weight is not None and not 0.0 <= head_weight <= 1.0:
+            raise ValueError('train_cfg.head_weight must be in [0, 1], got '
+                             f'{head_weight!r}')
         self.stage2_mode = stage2_mode
         self.search_cfg = dict(search or {})
         self.fisher_cfg = dict(fisher or {})
@@ -327,9 +334,14 @@ class StageRunner(BaseLoop):
 
         self.run_step(step, dict(search=self.search_cfg), work)
         with open(out_json, encoding='utf-8') as f:
-            chosen = json.load(f)['chosen']
+            result = json.load(f)
+        chosen = result['chosen']
         depth = chosen['C'] if self.shared_depth is None else \
             self.shared_depth
+        if depth > result['L']:
+            raise ValueError(
+                f'train_cfg.shared_depth={depth} is outside 0..{result["L"]}'
+                f' (the ViT of {out_json} has {result["L"]} blocks)')
         weight = chosen['w_A'] if self.head_weight is None else \
             self.head_weight
         self.log(f'search chose C={chosen["C"]}, w_A={chosen["w_A"]}; '

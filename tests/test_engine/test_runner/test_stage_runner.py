@@ -61,14 +61,14 @@ def write_configs(folder: Path, data_root: Path) -> Path:
     return folder / 'pipeline.py'
 
 
-def train(config: Path, work_dir: Path, log_file: Path, **popen):
+def train(config: Path, work_dir: Path, log_file: Path, *options, **popen):
     """Start tools/train.py; its output goes to ``log_file`` (a pipe that
     nobody reads while we poll would fill up and block the child)."""
     with open(log_file, 'w') as log:
         return subprocess.Popen([
             sys.executable, 'tools/train.py',
             str(config), '--work-dir',
-            str(work_dir)
+            str(work_dir), *options
         ],
                                 cwd=REPO,
                                 env=ENV,
@@ -156,3 +156,56 @@ def test_assembled_checkpoint_evaluates_with_test_tool(killed_then_resumed,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert '| model | Top-1 |' in proc.stdout
+
+
+def test_exact_mode_shares_exactly_c_blocks(killed_then_resumed, tmp_path):
+    """stage2_mode='exact' with C=2: stage 2 trains a DualDecoderClassifier
+    with 2 shared blocks whose decoders start from stage 1; the stage-1
+    steps of the finished run are reused (copied work dir)."""
+    import shutil
+    work_dir = tmp_path / 'work'
+    source = killed_then_resumed[0]
+    for step in ('stage1_head', 'stage1_tail', 'fisher_cross', 'search'):
+        shutil.copytree(source / step, work_dir / step)
+    config = source.parent / 'pipeline.py'
+    proc = train(config, work_dir, tmp_path / 'exact.log', '--cfg-options',
+                 'train_cfg.stage2_mode=exact', 'train_cfg.shared_depth=2',
+                 'train_cfg.refine=None')
+    proc.wait(timeout=300)
+    log = (tmp_path / 'exact.log').read_text()
+    assert proc.returncode == 0, log[-5000:]
+    assert '[OSDTW] stage1_head: done, skipped' in log
+    assert '[OSDTW] stage2: running' in log
+    init = torch.load(work_dir / 'stage2' / 'init_from_stage1.pth')
+    stage1 = torch.load(
+        json.loads((source / 'stage1_head' /
+                    'done.json').read_text())['artifacts']['checkpoint'],
+        weights_only=False)
+    torch.testing.assert_close(
+        init['state_dict']['decoders.head.layers.3.ffn.layers.1.weight'],
+        stage1['state_dict']['backbone.layers.3.ffn.layers.1.weight'])
+    stage2 = json.loads((work_dir / 'stage2' / 'done.json').read_text())
+    assert stage2['key']['shared_depth'] == 2
+    state = torch.load(
+        stage2['artifacts']['checkpoint'], weights_only=False)['state_dict']
+    assert 'backbone.layers.1.ln1.weight' in state
+    assert 'backbone.layers.2.ln1.weight' not in state
+    report = json.loads((work_dir / 'test' / 'report.json').read_text())
+    assert report['chosen']['shared_depth'] == 2
+    assert 'OSDTW (assembled + refined)' not in report['models']
+
+
+def test_shared_depth_beyond_the_vit_is_a_clear_error(killed_then_resumed,
+                                                      tmp_path):
+    import shutil
+    work_dir = tmp_path / 'work'
+    source = killed_then_resumed[0]
+    for step in ('stage1_head', 'stage1_tail', 'fisher_cross', 'search'):
+        shutil.copytree(source / step, work_dir / step)
+    proc = train(source.parent / 'pipeline.py', work_dir, tmp_path / 'bad.log',
+                 '--cfg-options', 'train_cfg.shared_depth=9')
+    proc.wait(timeout=300)
+    log = (tmp_path / 'bad.log').read_text()
+    assert proc.returncode != 0
+    assert 'train_cfg.shared_depth=9 is outside 0..4' in log
+    assert not (work_dir / 'stage2').exists()

@@ -1,0 +1,12 @@
+# OSDTW stage 2 on ImageNet-LT: one ViT-B body, two task heads, loss
+# w_A * L_head + (1 - w_A) * L_tail, 100 epochs of the same recipe. The
+# pipeline sets shared_depth and head_weight (shared_depth = 12 in the paper's
+# 'truncate' mode).
+_base_ = '../../baselines/imagenet_lt/vit-base-p16_mae-ft_bal-bce.py'
+
+model = dict(
+    type='DualDecoderClassifier',
+    shared_depth=12,
+    head_weight=0.5,
+    head=dict(loss=dict(smooth_num_classes=1000)))
+train_cfg = dict(max_epochs=100)

@@ -1,0 +1,8 @@
+# OSDTW decoder refinement: 30 epochs on the task decoders and heads, the
+# shared encoder frozen; starts from the assembled checkpoint (set by the
+# pipeline). No pretrained weights are loaded: everything comes from
+# load_from.
+_base_ = './stage3_assemble.py'
+
+model = dict(freeze_encoder=True, backbone=dict(init_cfg=None))
+train_cfg = dict(max_epochs=30)
