@@ -15,10 +15,14 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 import mmpretrain_osdtw  # noqa: F401
 from mmpretrain_osdtw.models.losses import log_prior_odds_from_counts
-from mmpretrain_osdtw.osdtw.fisher import (
-    TASK_STREAMS, body_fingerprint, check_statistics, cross_task_statistics,
-    fisher_statistics, label_uniforms, param_layer_map, per_sample_task_grads,
-    rank_sample_limit, save_cross_stats, save_task_stats, task_stats_dict)
+from mmpretrain_osdtw.osdtw.fisher import (TASK_STREAMS, body_fingerprint,
+                                           check_statistics,
+                                           cross_task_statistics,
+                                           fisher_statistics, label_uniforms,
+                                           param_layer_map,
+                                           per_sample_task_grads,
+                                           rank_sample_limit, save_cross_stats,
+                                           save_task_stats, task_stats_dict)
 from mmpretrain_osdtw.osdtw.search import (load_stats, load_task_stats,
                                            run_search)
 
