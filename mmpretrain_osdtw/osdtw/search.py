@@ -260,6 +260,7 @@ def _check_pair(head: dict, tail: dict, head_path: str,
     group-0 tensors may differ in shape or exist in one file only (see the
     module docs). A name in both files must have the same layer.
     """
+    _check_meta(head, tail, head_path, tail_path)
     for key in ('num_samples', 'num_layers'):
         if head[key] != tail[key]:
             raise ValueError(f'{tail_path}: {key} = {tail[key]!r} differs '

@@ -55,7 +55,11 @@ def _task_file(task: str, seed: int, **overrides) -> dict:
             n: rand(s) + 0.3
             for n, (_, s) in PARAMS.items()
         },
-        meta=dict(model='ImageClassifier', class_ids=[0, 1], num_classes=4))
+        meta=dict(
+            model='ImageClassifier',
+            class_ids=[0, 1] if task == 'head' else [2, 3],
+            num_classes=4,
+            fingerprint='abc'))
     obj.update(overrides)
     return obj
 
@@ -387,3 +391,16 @@ def test_body_tensor_in_one_task_only_is_an_error(tmp_path, artifacts):
     message, paths = _expect_error(artifacts, tmp_path, tail=tail)
     assert paths['tail'] in message
     assert "'backbone.layers.1.weight'" in message and 'body' in message
+
+
+@pytest.mark.parametrize('meta,message', [
+    (dict(fingerprint='other'), "meta 'fingerprint' differs"),
+    (dict(num_classes=5), "meta 'num_classes' differs"),
+    (dict(class_ids=[1, 3]), 'do not split the 4 classes'),
+])
+def test_statistics_of_another_model_or_split(tmp_path, artifacts, meta,
+                                              message):
+    tail = _task_file('tail', 2)
+    tail['meta'] = dict(tail['meta'], **meta)
+    error, paths = _expect_error(artifacts, tmp_path, tail=tail)
+    assert message in error and paths['tail'] in error
