@@ -139,7 +139,8 @@ def main() -> int:
     if args.out and args.out_item == 'metrics':
         mmengine.dump(metrics, args.out)
     if runner.rank == 0:
-        table = format_shot_table({'model': metrics})
+        name = osp.splitext(osp.basename(args.config))[0]
+        table = format_shot_table({name: metrics})
         if table:
             print(table)
     return 0

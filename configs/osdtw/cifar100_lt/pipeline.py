@@ -1,26 +1,7 @@
-# The whole OSDTW pipeline on CIFAR-100-LT (resumable):
+# The whole OSDTW pipeline on CIFAR-100-LT (imbalance ratio 100), resumable:
 #   python tools/train.py configs/osdtw/cifar100_lt/pipeline.py
-#   (several GPUs: torchrun --nproc_per_node 8 tools/train.py ... --launcher pytorch)
-_base_ = './stage1_head.py'
+# Steps and artifacts: see mmpretrain_osdtw/engine/runner/stage_runner.py;
+# the stage configs are the ones next to this file.
+_base_ = '../../_base_/osdtw_pipeline.py'
 
-train_cfg = dict(
-    _delete_=True,
-    type='StageRunner',
-    stage1_head='stage1_head.py',
-    stage1_tail='stage1_tail.py',
-    stage2='stage2_joint.py',
-    assemble='stage3_assemble.py',
-    refine='stage3_refine.py',
-    stage2_mode='truncate',
-    search=dict(
-        variant='full',
-        mismatch='debiased-positive',
-        w_step=0.01,
-        w_min=0.05,
-        w_max=0.95),
-    fisher=dict(chunk_size=64))
-param_scheduler = None
-val_dataloader = None
-val_cfg = None
-val_evaluator = None
-custom_hooks = []
+train_cfg = dict(fisher=dict(chunk_size=64))

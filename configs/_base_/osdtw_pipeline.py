@@ -1,0 +1,38 @@
+# Host of the OSDTW pipeline. `tools/train.py <dataset>/pipeline.py` builds an
+# outer Runner whose train loop is StageRunner; the loop runs every stage as
+# its own Runner from the stage configs next to the pipeline config (paths
+# below are relative to that folder). The outer model, optimizer and data
+# below are never trained or read: mmengine only needs them to exist.
+_base_ = './lt_runtime.py'
+
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(
+        type='VisionTransformer',
+        arch=dict(
+            embed_dims=8, num_layers=1, num_heads=1, feedforward_channels=8),
+        img_size=8,
+        patch_size=8),
+    head=dict(type='VisionTransformerClsHead', num_classes=2, in_channels=8))
+train_dataloader = dict(
+    batch_size=1,
+    num_workers=0,
+    dataset=dict(type='SklearnDigits', split='train'),
+    sampler=dict(type='DefaultSampler', shuffle=False))
+optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.0))
+custom_hooks = []
+train_cfg = dict(
+    type='StageRunner',
+    stage1_head='stage1_head.py',
+    stage1_tail='stage1_tail.py',
+    stage2='stage2_joint.py',
+    assemble='stage3_assemble.py',
+    refine='stage3_refine.py',
+    stage2_mode='truncate',
+    search=dict(
+        variant='full',
+        mismatch='debiased-positive',
+        w_step=0.01,
+        w_min=0.05,
+        w_max=0.95),
+    fisher=dict(chunk_size=32))
