@@ -1,29 +1,20 @@
 # MORE (model rebalancing) on the Bal-BCE baseline, Places-LT.
-# Every linear layer of the ViT blocks (qkv, attention projection, MLP) gets
-# a rank-16 tail: W = W_g + B A (B = 0 at start). The loss is the
-# baseline's on the full model + alpha(t) * L_MORE, with
-# alpha(t) = A' K sin(pi t / T) over the iterations. At the end,
-# <work_dir>/merged.pth is the plain model; test it with the baseline config:
+# Rank-16 MORE tails on every ViT block linear layer (see
+# configs/_base_/more_vit.py). Test the merged plain model with the
+# baseline config:
 #   python tools/test.py \
 #       configs/baselines/places_lt/vit-base-p16_mae-ft_bal-bce.py \
 #       work_dirs/vit-base-p16_mae-ft_more_bal-bce/merged.pth
-# Give the MAE weights as for the baseline (--cfg-options
-# model.backbone.init_cfg.checkpoint=<path or URL>); they hold W_g only, so
-# the log lists the tail_A / tail_B keys as missing (expected).
-_base_ = '../../baselines/places_lt/vit-base-p16_mae-ft_bal-bce.py'
+# MAE weights (W_g only: the tail_A / tail_B keys are reported missing)
+# as for the baseline: --cfg-options model.backbone.init_cfg.checkpoint=...
+_base_ = [
+    '../../baselines/places_lt/vit-base-p16_mae-ft_bal-bce.py',
+    '../../_base_/more_vit.py',
+]
 
 model = dict(
     type='MOREClassifier',
     rank=16,
-    target_modules=[
-        r'backbone\.layers\.\d+\.attn\.qkv',
-        r'backbone\.layers\.\d+\.attn\.proj',
-        r'backbone\.layers\.\d+\.ffn\.layers\.(0\.0|1)',
-    ],
-    rebalancing_loss=dict(type='MORERebalancingLoss', distance='l2'),
-    detach_general=False,
-    share_randomness=True)
-custom_hooks = [
-    dict(type='ClassCountsHook'),
-    dict(type='MOREScheduleHook', amplitude=2.0, by_epoch=False),
-]
+    target_modules={{_base_.more_vit_targets}},
+    rebalancing_loss={{_base_.more_rebalancing_loss}})
+custom_hooks = {{_base_.more_hooks}}
