@@ -44,18 +44,34 @@ Mismatch (``mismatch=``):
   estimate of a non-negative quantity has a lower mean squared error.
 - ``'raw'``: ``d2 = delta^2`` (or ``delta2`` as given).
 
-Zero Fisher: a value ``h <= 1e-8 * median`` (the median of the *nonzero*
-``h`` of that task over the whole model, computed in one pre-pass by
-:func:`zero_fisher_threshold`) counts as zero. A slot with both sides zero
-costs nothing (``e = u = 0``); a slot with one side zero is neutral to
-sharing (``e = u = v_t / (2 N h_t)`` of the nonzero side ``t``, counted as
-encoder variance when shared).
+Zero Fisher: a value ``h <= 1e-8 * median`` (the exact lower median of
+the *nonzero* ``h`` of that task over the whole model, computed in a
+pre-pass by :func:`zero_fisher_threshold`) counts as zero. A slot with
+both sides zero costs nothing (``e = u = 0``); a slot with one side zero
+is neutral to sharing (``e = u = v_t / (2 N h_t)`` of the nonzero side
+``t``, counted as encoder variance when shared).
 
-Memory: the ``(slots x |W|)`` work is done in chunks of flattened tensors,
-sized so that the ``(chunk x |W|)`` temporaries stay below
-``max_chunk_bytes`` (64 MiB by default). The per-chunk sum over slots of
-``e_j(w)`` is reduced to one matrix product: every ``e_j(w)`` is a linear
-combination of ``w_A^2, w_B^2, w_A w_B`` divided by ``H_j(w)^2``.
+Methods (``method=``). ``'exact'`` evaluates every ``e_j(w)``: chunks of
+flattened tensors, sized so that the ``(chunk x |W|)`` temporaries stay
+below ``max_chunk_bytes`` (64 MiB by default); the per-chunk sum over slots
+is one matrix product, since every ``e_j(w)`` is a linear combination of
+``w_A^2, w_B^2, w_A w_B`` divided by ``H_j(w)^2``. Cost ``O(#params *
+|W|)``. ``'expansion'`` makes one ``O(#params)`` pass instead: with ``s_j =
+log(h_A / h_B)``, ``H_j(w)^2 = h_A h_B kappa(s_j, w)^-1`` where ``kappa(s,
+w) = (w_A e^{s/2} + w_B e^{-s/2})^-2`` depends on the slot only through
+``s_j``, so ``e_j(w) = sum_m phi_m(w) A_jm kappa(s_j, w)`` with five
+per-slot coefficients ``A_jm`` (``phi = w_A^2, w_B^2, w_A w_B`` for the
+variance, ``w_A^2, w_B^2`` for the bias). The slots are binned by ``s``
+(width :data:`EXPANSION_BIN_WIDTH`) and ``kappa`` is Taylor-expanded to
+:data:`EXPANSION_ORDER` terms around each bin centre; the pass accumulates
+the per-layer, per-bin moments ``sum_j A_jm (s_j - s_b)^k``, and the grid
+is ``sum_b sum_k moments * kappa_k(s_b, w)`` (a few thousand numbers per
+layer). ``kappa`` is analytic in ``s`` within ``|Im s| < pi``, so the
+truncation error is below ``1e-14`` relative for every ``w`` in ``[0, 1]``
+(the results agree with ``'exact'`` to float64 rounding); slots with
+``|s| > EXPANSION_MAX_LOG_RATIO`` and the zero-Fisher cases are evaluated
+exactly. ``'auto'`` (default) expands from :data:`AUTO_EXPANSION_WORK`
+slot-weight pairs on (e.g. a ViT-B with 101 weights), else it is exact.
 
 Example:
     >>> import torch
@@ -68,6 +84,7 @@ Example:
     (0, 0.5)
 """
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -76,14 +93,26 @@ from torch import Tensor
 
 VARIANTS = ('full', 'paper')
 MISMATCHES = ('debiased', 'debiased-positive', 'raw')
+METHODS = ('auto', 'exact', 'expansion')
 #: Values ``h <= ZERO_FISHER_REL * median(nonzero h)`` count as zero.
 ZERO_FISHER_REL = 1e-8
 #: Budget for the ``(chunk x |W|)`` temporaries of one chunk.
 DEFAULT_CHUNK_BYTES = 64 * 2**20
-#: Up to this many nonzero values the zero-Fisher median is exact.
-EXACT_MEDIAN_LIMIT = 2**24
+#: Up to this many nonzero values the zero-Fisher median is exact (i.e.
+#: always, by default; a smaller value switches to a histogram estimate).
+EXACT_MEDIAN_LIMIT = 2**62
 #: Relative tolerance under which two grid cells count as tied.
 TIE_RTOL = 1e-12
+#: ``method='auto'`` expands from this many ``slots x |W|`` evaluations on.
+AUTO_EXPANSION_WORK = 2**24
+#: Bin width in ``s = log(h_A / h_B)`` of the series expansion.
+EXPANSION_BIN_WIDTH = 0.25
+#: Taylor terms per bin (relative kernel error below 1e-14).
+EXPANSION_ORDER = 12
+#: Slots with ``|log(h_A / h_B)|`` above this are evaluated exactly.
+EXPANSION_MAX_LOG_RATIO = 200.0
+#: Slots per chunk of the expansion pass (at most; see ``max_chunk_bytes``).
+EXPANSION_CHUNK = 2**16
 
 _DTYPE = torch.float64
 _STAT_FIELDS = ('h_a', 'h_b', 'v_a', 'v_b', 'k', 'delta', 'delta2',
@@ -190,7 +219,10 @@ class ProxyGrid:
         mismatch (str): ``'debiased'``, ``'debiased-positive'`` or
             ``'raw'``.
         diagnostics (dict): Counts (slots, zero-Fisher slots, negative
-            ``d2``) and the zero-Fisher thresholds.
+            ``d2``), the zero-Fisher thresholds and the method used.
+        timings (dict): Seconds spent by :func:`proxy_grid` per phase
+            (``validate``, ``thresholds``, ``pass``, ``evaluate``,
+            ``grid``); not part of :meth:`to_dict`.
     """
     proxy: Tensor
     enc_var: Tensor
@@ -202,6 +234,7 @@ class ProxyGrid:
     variant: str
     mismatch: str
     diagnostics: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
 
     def argmin(self) -> Tuple[int, float]:
         """The minimising ``(C, w_A)``.
@@ -382,11 +415,26 @@ def validate_stats(stats: TaskPairStats, num_layers: int) -> None:
                                       in (torch.int32, torch.int64)):
             raise TypeError(f'{name}: {key} must be a real tensor, got '
                             f'{value.dtype}')
+        if _finite_and_signed(value, key in _NONNEGATIVE):
+            continue
         if not torch.isfinite(value).all():
             raise ValueError(f'{name}: {key} has non-finite entries')
         if key in _NONNEGATIVE and (value < 0).any():
             raise ValueError(f'{name}: {key} has negative entries '
                              f'(min {float(value.min()):.3g})')
+
+
+def _finite_and_signed(value: Tensor, nonnegative: bool) -> bool:
+    """One-pass check: all entries finite (and ``>= 0`` if asked).
+
+    ``aminmax`` propagates NaN, so finite extremes mean finite entries.
+    False means "look closer" (the caller finds and names the problem).
+    """
+    if not value.numel():
+        return True
+    low, high = (float(v) for v in torch.aminmax(value))
+    return (math.isfinite(low) and math.isfinite(high)
+            and (not nonnegative or low >= 0))
 
 
 # ---------------------------------------------------------- zero Fisher
@@ -396,10 +444,12 @@ def zero_fisher_threshold(tensors: Iterable[Tensor],
                           bins: int = 4096) -> Optional[float]:
     """``rel`` times the median of the nonzero entries of ``tensors``.
 
-    The median is the exact lower median when there are at most
-    ``exact_limit`` nonzero values, else it is read off a ``bins``-bin
-    histogram of ``log h`` (bounded memory; the relative error is at most
-    half a bin, e.g. under 1% for a range of 1e-30..1e3).
+    The median is the exact lower median (the ``ceil(n / 2)``-th smallest of
+    the ``n`` positive entries) when ``n <= exact_limit`` (by default always):
+    it is found by selection (:func:`kth_positive`), a few ``O(n)`` passes
+    without sorting or copying all values. Above ``exact_limit`` it is read
+    off a ``bins``-bin histogram of ``log h`` instead (the relative error is
+    at most half a bin, e.g. under 1% for a range of 1e-30..1e3).
 
     Args:
         tensors (Iterable[Tensor]): The Fisher tensors of one task.
@@ -414,13 +464,12 @@ def zero_fisher_threshold(tensors: Iterable[Tensor],
         >>> zero_fisher_threshold([torch.tensor([0., 1., 2., 3.])], rel=0.5)
         1.0
     """
-    tensors = list(tensors)
+    tensors = _flat_pieces(tensors)
     count = sum(int((t > 0).sum()) for t in tensors)
     if count == 0:
         return None
     if count <= exact_limit:
-        values = torch.cat([t[t > 0].to(_DTYPE).flatten() for t in tensors])
-        return rel * float(values.median())
+        return rel * kth_positive(tensors, (count + 1) // 2, count)
     lo, hi = math.inf, -math.inf
     for t in tensors:
         pos = t[t > 0]
@@ -439,6 +488,90 @@ def zero_fisher_threshold(tensors: Iterable[Tensor],
     idx = int(torch.searchsorted(hist.cumsum(0), float(rank)))
     width = (hi - lo) / bins
     return rel * math.exp(lo + (min(idx, bins - 1) + 0.5) * width)
+
+
+#: Pieces of this many values keep the selection passes in cache.
+SELECT_PIECE = 2**18
+
+
+def _flat_pieces(tensors: Iterable[Tensor]) -> List[Tensor]:
+    """Flattened views of the tensors, cut into cache-sized pieces."""
+    return [
+        piece for t in tensors for piece in t.reshape(-1).split(SELECT_PIECE)
+    ]
+
+
+#: Up to this many positive values :func:`kth_positive` selects directly.
+SELECT_DIRECT_LIMIT = 2**20
+#: Sample size of the bracketing step of :func:`kth_positive`.
+SELECT_SAMPLE = 2**16
+
+
+def kth_positive(tensors: Sequence[Tensor],
+                 rank: int,
+                 count: Optional[int] = None) -> float:
+    """The ``rank``-th smallest positive entry of ``tensors``, exactly.
+
+    Small inputs are gathered and selected with ``kthvalue``. Large ones
+    (more than :data:`SELECT_DIRECT_LIMIT` positive values) are bracketed
+    first: a fixed-seed random sample gives two values ``lo <= hi`` whose
+    ranks surround ``rank`` with overwhelming probability; one pass counts
+    the positive values below ``lo`` and collects those in ``[lo, hi]``,
+    and the answer is selected among the collected ones. If the bracket
+    misses (or the sample is degenerate), the direct selection runs, so the
+    result is always exact.
+
+    Args:
+        tensors (Sequence[Tensor]): Tensors of any real dtype.
+        rank (int): 1-based rank among the positive entries.
+        count (int, optional): Number of positive entries, if known.
+
+    Returns:
+        float: The selected value.
+
+    Example:
+        >>> kth_positive([torch.tensor([0., 3., 1.]), torch.tensor([2.])], 2)
+        2.0
+    """
+    tensors = _flat_pieces(tensors)
+    if count is None:
+        count = sum(int((t > 0).sum()) for t in tensors)
+    if not 1 <= rank <= count:
+        raise ValueError(f'rank {rank} is outside 1..{count} (the number of '
+                         'positive entries)')
+    if count > SELECT_DIRECT_LIMIT:
+        bracket = _sample_bracket(tensors, rank / count)
+        if bracket is not None:
+            lo, hi = bracket
+            below = sum(int(((t > 0) & (t < lo)).sum()) for t in tensors)
+            inside = torch.cat([t[(t >= lo) & (t <= hi)] for t in tensors])
+            if below < rank <= below + inside.numel():
+                return float(inside.kthvalue(rank - below).values)
+    values = torch.cat([t[t > 0] for t in tensors])
+    return float(values.kthvalue(rank).values)
+
+
+def _sample_bracket(tensors: Sequence[Tensor],
+                    quantile: float) -> Optional[Tuple[float, float]]:
+    """Values around the ``quantile`` of the positive entries (a sample)."""
+    gen = torch.Generator().manual_seed(0)
+    total = sum(t.numel() for t in tensors)
+    parts = []
+    for t in tensors:
+        size = math.ceil(SELECT_SAMPLE * t.numel() / total)
+        parts.append(t[torch.randint(t.numel(), (size, ), generator=gen)])
+    sample = torch.cat(parts)
+    sample = sample[sample > 0].sort().values
+    m = sample.numel()
+    if m < 1024:
+        return None
+    # 8 binomial standard deviations of the sample rank, plus slack
+    margin = 8.0 * math.sqrt(quantile * (1.0 - quantile) / m) + 4.0 / m
+    lo_idx = math.floor((quantile - margin) * m)
+    hi_idx = math.ceil((quantile + margin) * m)
+    if lo_idx < 0 or hi_idx >= m:
+        return None
+    return float(sample[lo_idx]), float(sample[hi_idx])
 
 
 def _zero_masks(h_a: Tensor, h_b: Tensor, zero_a: float,
@@ -561,6 +694,11 @@ def _chunk_costs(h_a: Tensor, h_b: Tensor, v_a: Tensor, v_b: Tensor,
     return SlotCosts(shared_var, shared_bias, unshared)
 
 
+def _expansion_chunk_size(max_chunk_bytes: int) -> int:
+    """Slots per chunk of the expansion pass (about 40 float64 per slot)."""
+    return max(1, min(EXPANSION_CHUNK, int(max_chunk_bytes) // (40 * 8)))
+
+
 def _chunk_size(num_w: int, max_chunk_bytes: int) -> int:
     """Slots per chunk so that ``(chunk x W)`` float64 temporaries fit."""
     # Up to two (chunk x W) float64 arrays are alive at a time.
@@ -629,6 +767,232 @@ def slot_costs(h_a: Tensor,
     return total
 
 
+# ------------------------------------------------- series expansion
+def _kernel_taylor(s_b: Tensor, w: Tensor, order: int) -> Tensor:
+    """Taylor coefficients of the kernel around the bin centres ``s_b``.
+
+    ``kappa(s, w) = (w_A e^{s/2} + w_B e^{-s/2})^-2``, expanded in
+    ``x = s - s_b``: with ``F(x) = a e^{x/2} + b e^{-x/2}`` (``a = w_A
+    e^{s_b/2}``, ``b = w_B e^{-s_b/2}``), ``F_k = (a + (-1)^k b) / (2^k
+    k!)``; ``G = 1/F`` by series division and ``kappa = G^2``.
+
+    Args:
+        s_b (Tensor): ``(B,)`` float64 bin centres.
+        w (Tensor): ``(W,)`` float64 weights ``w_A``.
+        order (int): Number of coefficients ``K``.
+
+    Returns:
+        Tensor: ``(B, W, K)`` float64, ``kappa(s_b + x) ~ sum_k c_k x^k``.
+    """
+    half = s_b.to(_DTYPE)[:, None] / 2
+    a = w[None, :] * half.exp()
+    b = (1.0 - w[None, :]) * (-half).exp()
+    f = []
+    for k in range(order):
+        scale = 2.0**k * math.factorial(k)
+        f.append((a + b if k % 2 == 0 else a - b) / scale)
+    g = [f[0].reciprocal()]
+    for k in range(1, order):
+        acc = sum(f[i] * g[k - i] for i in range(1, k + 1))
+        g.append(-acc * g[0])
+    coef = [sum(g[i] * g[k - i] for i in range(k + 1)) for k in range(order)]
+    return torch.stack(coef, dim=-1)
+
+
+class _MomentSums:
+    """Per-layer, per-bin moments ``sum_j A_jm x_j^k`` of the expansion.
+
+    Channels ``m``: ``A_1 = v_A r``, ``A_2 = v_B r``, ``A_3 = 2 k r`` with
+    ``r = (1/h_A + 1/h_B) / (2N)`` (encoder variance, multiplied by
+    ``w_A^2, w_B^2, w_A w_B``) and ``A_4 = d2 h_A / 2``, ``A_5 = d2 h_B / 2``
+    (encoder bias, multiplied by ``w_A^2, w_B^2``), so that ``e_j(w) =
+    sum_m phi_m(w) A_jm kappa(s_j, w)`` with ``s_j = log(h_A / h_B)``.
+    """
+
+    def __init__(self, bin_width: float, order: int):
+        self.bin_width = bin_width
+        self.order = order
+        self.sums: Dict[int, Dict[int, Tensor]] = {}
+
+    def add(self, layer: int, bins: List[int],
+            moments: List[Tensor]) -> None:
+        """Add the ``(5, K)`` moments of some bins to a layer."""
+        per_layer = self.sums.setdefault(layer, {})
+        for b, m in zip(bins, moments):
+            if b in per_layer:
+                per_layer[b] += m
+            else:
+                per_layer[b] = m.clone()
+
+    def evaluate(self, layer: int, w: Tensor) -> Tuple[Tensor, Tensor]:
+        """``(shared_var, shared_bias)`` of a layer's expanded slots."""
+        zero = torch.zeros_like(w)
+        per_layer = self.sums.get(layer)
+        if not per_layer:
+            return zero, zero.clone()
+        bins = sorted(per_layer)
+        centres = torch.tensor(bins, dtype=_DTYPE) * self.bin_width
+        moments = torch.stack([per_layer[b] for b in bins])  # (B, 5, K)
+        kernel = _kernel_taylor(centres, w, self.order)  # (B, W, K)
+        t = torch.einsum('bmk,bwk->mw', moments, kernel)  # (5, W)
+        wa2, wb2, wab = w.square(), (1.0 - w).square(), w * (1.0 - w)
+        return wa2 * t[0] + wb2 * t[1] + wab * t[2], wa2 * t[3] + wb2 * t[4]
+
+
+def _expansion_costs(ha: Tensor, hb: Tensor, va: Tensor, vb: Tensor,
+                     k: Optional[Tensor], d2: Tensor, num_samples: float,
+                     w: Tensor, zero_a: float, zero_b: float,
+                     sums: _MomentSums, layer: int) -> SlotCosts:
+    """Chunk costs with the both-nonzero slots expanded into ``sums``.
+
+    The returned :class:`SlotCosts` holds the exact ``w``-independent parts
+    (``unshared`` and the neutral one-sided slots) and the exact costs of
+    the slots that :func:`_expand_slots` does not expand.
+    """
+    za, zb = _zero_masks(ha, hb, zero_a, zero_b)
+    ha1 = torch.where(za, torch.ones_like(ha), ha)
+    hb1 = torch.where(zb, torch.ones_like(hb), hb)
+    ia, ib = ha1.reciprocal(), hb1.reciprocal()
+    ua = torch.where(za, torch.zeros_like(ha), va * ia)
+    ub = torch.where(zb, torch.zeros_like(hb), vb * ib)
+    two_n = 2.0 * num_samples
+    unshared = (ua.sum() + ub.sum()) / two_n
+    one_sided = za ^ zb
+    neutral = (ua[one_sided].sum() + ub[one_sided].sum()) / two_n
+    both = ~(za | zb)
+    k = None if k is None else k[both]
+    far = _expand_slots(ha[both], hb[both], ia[both], ib[both], va[both],
+                        vb[both], k, d2[both], num_samples, w, sums, layer)
+    return SlotCosts(far.shared_var + neutral, far.shared_bias, unshared)
+
+
+def _expand_slots(ha: Tensor, hb: Tensor, ia: Tensor, ib: Tensor, va: Tensor,
+                  vb: Tensor, k: Optional[Tensor], d2: Tensor,
+                  num_samples: float, w: Tensor, sums: _MomentSums,
+                  layer: int) -> SlotCosts:
+    """Add the moments of nonzero-Fisher slots to ``sums`` (one pass).
+
+    ``ia, ib = 1 / h_A, 1 / h_B``. The slots are grouped by their bin of
+    ``s = log(h_A / h_B)`` (one sort of a small integer key), and each
+    bin's moments are one ``(5 x n_b) @ (n_b x K)`` product. Slots with
+    ``|s| > EXPANSION_MAX_LOG_RATIO`` are evaluated exactly instead; their
+    summed ``e_j(w)`` is returned (``unshared`` is 0: the caller counts
+    ``u_j``).
+    """
+    far_cost = SlotCosts(
+        torch.zeros_like(w), torch.zeros_like(w), w.new_zeros(()))
+    if not ha.numel():
+        return far_cost
+    width = sums.bin_width
+    s = torch.mul(ha, ib).log_()
+    bins = torch.mul(s, 1.0 / width).round_()
+    lo, hi = (int(v) for v in torch.aminmax(bins))
+    limit = EXPANSION_MAX_LOG_RATIO / width
+    if lo < -limit or hi > limit:  # rare extreme ratios: exact, then drop
+        far = bins.abs() > limit
+        exact = _chunk_costs(ha[far], hb[far], va[far], vb[far],
+                             None if k is None else k[far], d2[far],
+                             num_samples, w, 0.0, 0.0)
+        far_cost = SlotCosts(exact.shared_var, exact.shared_bias,
+                             far_cost.unshared)
+        near = ~far
+        ha, hb, ia, ib, va, vb, d2, s, bins = (t[near] for t in (ha, hb, ia,
+                                                                 ib, va, vb,
+                                                                 d2, s, bins))
+        k = None if k is None else k[near]
+        if not ha.numel():
+            return far_cost
+        lo, hi = (int(v) for v in torch.aminmax(bins))
+    # rows: x = s - bin centre, then the channels A_1..A_5
+    r = torch.add(ia, ib).mul_(0.5 / num_samples)
+    rows = [
+        s.sub_(bins, alpha=width), va * r, vb * r,
+        torch.zeros_like(r) if k is None else torch.mul(k, r).mul_(2.0),
+        torch.mul(d2, ha).mul_(0.5),
+        torch.mul(d2, hb).mul_(0.5)
+    ]
+    n = ha.numel()
+    chans = torch.empty(5, n, dtype=_DTYPE)
+    if hi > lo:
+        key = bins.sub_(lo).to(torch.uint8 if hi - lo < 256 else torch.int32)
+        counts = torch.bincount(key, minlength=hi - lo + 1).tolist()
+        order = torch.sort(key).indices
+        x = rows[0].index_select(0, order)
+        for i, row in enumerate(rows[1:]):
+            torch.index_select(row, 0, order, out=chans[i])
+    else:
+        counts = [n]
+        x = rows[0]
+        for i, row in enumerate(rows[1:]):
+            chans[i].copy_(row)
+    powers = torch.empty(sums.order, x.numel(), dtype=_DTYPE)
+    powers[0].fill_(1.0)
+    powers[1].copy_(x)
+    for p in range(2, sums.order):
+        torch.mul(powers[p - 1], x, out=powers[p])
+    out_bins, out_moments = [], []
+    start = 0
+    for offset, count in enumerate(counts):
+        if count:
+            seg = slice(start, start + count)
+            out_moments.append(chans[:, seg] @ powers[:, seg].T)
+            out_bins.append(lo + offset)
+            start += count
+    sums.add(layer, out_bins, out_moments)
+    return far_cost
+
+
+def _expansion_chunk(stats: TaskPairStats, sl: slice, variant: str,
+                     mismatch: str, num_samples: float, w: Tensor,
+                     zero_a: float, zero_b: float, sums: _MomentSums
+                     ) -> Tuple[SlotCosts, Tuple[int, int, int]]:
+    """One chunk of the expansion pass.
+
+    Returns:
+        tuple: The chunk's exact cost parts (see :func:`_expansion_costs`)
+        and its counts ``(zero_both, zero_one_side, negative_d2)``.
+    """
+
+    def part(t: Optional[Tensor]) -> Optional[Tensor]:
+        return None if t is None else t.reshape(-1)[sl].to(_DTYPE)
+
+    ha, hb = part(stats.h_a), part(stats.h_b)
+    if not (bool((ha > zero_a).all()) and bool((hb > zero_b).all())):
+        ha, hb, va, vb, k, d2 = _stats_mismatch(stats, sl, variant, mismatch,
+                                                num_samples, zero_a, zero_b)
+        cost = _expansion_costs(ha, hb, va, vb, k, d2, num_samples, w,
+                                zero_a, zero_b, sums, stats.layer)
+        za, zb = _zero_masks(ha, hb, zero_a, zero_b)
+        return cost, (int((za & zb).sum()), int(
+            (za ^ zb).sum()), int((d2 < 0).sum()))
+    # fast path, every slot has nonzero Fisher on both sides
+    if variant == 'paper':
+        va, vb, k = ha, hb, None
+    else:
+        va = ha if stats.v_a is None else part(stats.v_a)
+        vb = hb if stats.v_b is None else part(stats.v_b)
+        k = part(stats.k)
+    ia, ib = ha.reciprocal(), hb.reciprocal()
+    ua, ub = va * ia, vb * ib
+    unshared = (ua.sum() + ub.sum()) / (2.0 * num_samples)
+    if stats.delta2 is None:
+        d2 = part(stats.delta).square()
+    else:  # a copy: d2 is updated in place below
+        d2 = stats.delta2.reshape(-1)[sl].to(_DTYPE, copy=True)
+    if mismatch != 'raw':
+        # n_j = (v_A / h_A^2 + v_B / h_B^2 - 2 k / (h_A h_B)) / N + sgd
+        noise = ua.mul_(ia).addcmul_(ub, ib)
+        if k is not None:
+            noise.addcmul_(k * ia, ib, value=-2.0)
+        d2.add_(noise, alpha=-1.0 / num_samples)
+        if stats.sgd_noise is not None:
+            d2.sub_(part(stats.sgd_noise))
+    far = _expand_slots(ha, hb, ia, ib, va, vb, k, d2, num_samples, w, sums,
+                        stats.layer)
+    cost = SlotCosts(far.shared_var, far.shared_bias, unshared)
+    return cost, (0, 0, int((d2 < 0).sum()))
+
+
 # ------------------------------------------------------------ the grid
 def _stats_mismatch(stats: TaskPairStats, sl: slice, variant: str,
                     mismatch: str, num_samples: float, zero_a: float,
@@ -652,6 +1016,19 @@ def _stats_mismatch(stats: TaskPairStats, sl: slice, variant: str,
         raw = raw - mismatch_noise(ha, hb, num_samples, va, vb, k,
                                    part(stats.sgd_noise), zero_a, zero_b)
     return ha, hb, va, vb, k, raw
+
+
+def _exact_chunk(stats: TaskPairStats, sl: slice, variant: str,
+                 mismatch: str, num_samples: float, w: Tensor, zero_a: float,
+                 zero_b: float) -> Tuple[SlotCosts, Tuple[int, int, int]]:
+    """One chunk of the exact pass: costs and ``(zero_both,
+    zero_one_side, negative_d2)`` counts."""
+    ha, hb, va, vb, k, d2 = _stats_mismatch(stats, sl, variant, mismatch,
+                                            num_samples, zero_a, zero_b)
+    cost = _chunk_costs(ha, hb, va, vb, k, d2, num_samples, w, zero_a, zero_b)
+    za, zb = _zero_masks(ha, hb, zero_a, zero_b)
+    return cost, (int((za & zb).sum()), int(
+        (za ^ zb).sum()), int((d2 < 0).sum()))
 
 
 def _thresholds(stats: List[TaskPairStats], rel: float,
@@ -682,7 +1059,8 @@ def proxy_grid(stats: Iterable[TaskPairStats],
                mismatch: str = 'debiased',
                zero_rel: float = ZERO_FISHER_REL,
                zero_thresholds: Optional[Tuple[float, float]] = None,
-               max_chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> ProxyGrid:
+               max_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+               method: str = 'auto') -> ProxyGrid:
     """Evaluate ``P(C, w_A)`` for ``C = 0..L`` and every ``w_A`` of the grid.
 
     One pass over the tensors accumulates, per layer ``l`` and weight ``w``,
@@ -705,6 +1083,11 @@ def proxy_grid(stats: Iterable[TaskPairStats],
         zero_thresholds (tuple[float, float], optional): Absolute thresholds
             ``(task A, task B)``; skips the median pre-pass.
         max_chunk_bytes (int): Budget of the ``(chunk x W)`` temporaries.
+        method (str): ``'exact'`` (every ``e_j(w)`` evaluated, ``O(#params
+            * |W|)``), ``'expansion'`` (one ``O(#params)`` pass into
+            per-layer moments, see the module docs) or ``'auto'`` (default:
+            ``'expansion'`` from :data:`AUTO_EXPANSION_WORK` slot-weight
+            pairs on, else ``'exact'``).
 
     Returns:
         ProxyGrid: The grid and its three components.
@@ -714,10 +1097,20 @@ def proxy_grid(stats: Iterable[TaskPairStats],
             field (see :func:`validate_stats`).
     """
     _check_scalars(num_layers, num_samples, variant, mismatch)
+    if method not in METHODS:
+        raise ValueError(f'method must be one of {METHODS}, got {method!r}')
     w = _check_w_grid(w_grid)
     stats = list(stats)
     if not stats:
         raise ValueError('proxy_grid got no parameter statistics')
+    clock = [time.perf_counter()]
+    timings = {}
+
+    def lap(phase: str) -> None:
+        now = time.perf_counter()
+        timings[phase] = now - clock[0]
+        clock[0] = now
+
     names = set()
     for s in stats:
         if not isinstance(s, TaskPairStats):
@@ -727,7 +1120,9 @@ def proxy_grid(stats: Iterable[TaskPairStats],
             raise ValueError(f'{s.name}: parameter name given twice')
         names.add(s.name)
         validate_stats(s, num_layers)
+    lap('validate')
     zero_a, zero_b = _thresholds(stats, zero_rel, zero_thresholds)
+    lap('thresholds')
 
     rows = num_layers + 1
     t_var = torch.zeros(rows, w.numel(), dtype=_DTYPE)
@@ -741,32 +1136,56 @@ def proxy_grid(stats: Iterable[TaskPairStats],
         negative_d2=0,
         zero_thresholds=[zero_a, zero_b],
         params_per_layer=[0] * rows)
-    step = _chunk_size(w.numel(), max_chunk_bytes)
+    if method == 'auto':
+        work = sum(s.numel() for s in stats) * w.numel()
+        method = 'expansion' if work >= AUTO_EXPANSION_WORK else 'exact'
+    diag['method'] = method
+    sums = None
+    if method == 'expansion':
+        sums = _MomentSums(EXPANSION_BIN_WIDTH, EXPANSION_ORDER)
+        step = _expansion_chunk_size(max_chunk_bytes)
+    else:
+        step = _chunk_size(w.numel(), max_chunk_bytes)
     for s in stats:
         n = s.numel()
         for start in range(0, n, step):
-            ha, hb, va, vb, k, d2 = _stats_mismatch(s,
-                                                    slice(start, start + step),
-                                                    variant, mismatch,
-                                                    num_samples, zero_a,
-                                                    zero_b)
-            cost = _chunk_costs(ha, hb, va, vb, k, d2, num_samples, w, zero_a,
-                                zero_b)
+            sl = slice(start, start + step)
+            if sums is None:
+                cost, counts = _exact_chunk(s, sl, variant, mismatch,
+                                            num_samples, w, zero_a, zero_b)
+            else:
+                cost, counts = _expansion_chunk(s, sl, variant, mismatch,
+                                                num_samples, w, zero_a,
+                                                zero_b, sums)
             t_var[s.layer] += cost.shared_var
             t_bias[s.layer] += cost.shared_bias
             t_u[s.layer] += cost.unshared
-            za, zb = _zero_masks(ha, hb, zero_a, zero_b)
-            diag['zero_both'] += int((za & zb).sum())
-            diag['zero_one_side'] += int((za ^ zb).sum())
-            diag['negative_d2'] += int((d2 < 0).sum())
+            names = ('zero_both', 'zero_one_side', 'negative_d2')
+            for key, count in zip(names, counts):
+                diag[key] += count
         diag['num_params'] += n
         diag['params_per_layer'][s.layer] += n
         if not (torch.isfinite(t_var[s.layer]).all() and torch.isfinite(
                 t_bias[s.layer]).all() and torch.isfinite(t_u[s.layer])):
             raise ValueError(f'{s.name}: the proxy overflowed (non-finite '
                              'cost); check for tiny nonzero Fisher values')
-    return _assemble_grid(t_var, t_bias, t_u, w, num_layers, num_samples,
+    lap('pass')
+    if sums is not None:
+        for layer in range(rows):
+            var, bias = sums.evaluate(layer, w)
+            t_var[layer] += var
+            t_bias[layer] += bias
+            if not (torch.isfinite(var).all() and torch.isfinite(bias).all()):
+                raise ValueError(f'layer {layer}: the proxy overflowed '
+                                 '(non-finite cost); check for tiny nonzero '
+                                 'Fisher values')
+    lap('evaluate')
+    grid = _assemble_grid(t_var, t_bias, t_u, w, num_layers, num_samples,
                           variant, mismatch, diag)
+    grid.argmin()
+    lap('grid')
+    grid.timings = timings
+    return grid
 
 
 def _assemble_grid(t_var: Tensor, t_bias: Tensor, t_u: Tensor, w: Tensor,

@@ -7,6 +7,7 @@ from mmpretrain.models.classifiers import BaseClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
 
 from ..utils.vit_parts import (STEM_PREFIXES, ViTMeta, check_vit, vit_output,
                                vit_param_layer, vit_stem)
@@ -52,6 +53,24 @@ class ViTDecoder(nn.Module):
         return x
 
 
+class _DecoderForward(nn.Module):
+    """One decoder's whole forward (stem if any, blocks, output) as a
+    module, so ``functional_call`` can run it with stacked parameters."""
+
+    def __init__(self, decoder: ViTDecoder, meta: ViTMeta):
+        super().__init__()
+        self.decoder = decoder
+        self.meta = meta
+
+    def forward(self, inputs: torch.Tensor, tokens: Optional[torch.Tensor],
+                patch_resolution: Tuple[int, int]) -> torch.Tensor:
+        if self.decoder.has_stem:
+            tokens, patch_resolution = vit_stem(self.decoder, self.meta,
+                                                inputs)
+        x = self.decoder(tokens)
+        return vit_output(self.decoder, self.meta, x, patch_resolution)
+
+
 def _truncate_to_encoder(vit: nn.Module, shared_depth: int) -> nn.Module:
     """Keep the stem and the first ``shared_depth`` blocks of ``vit``."""
     vit.layers = vit.layers[:shared_depth]
@@ -87,6 +106,12 @@ class DualDecoderClassifier(BaseClassifier):
         freeze_encoder (bool): Keep the shared encoder frozen (eval mode,
             no gradients): the decoder refinement of OSDTW stage 3.
             Defaults to False.
+        batched_decoders (bool): In eval mode, run the two decoders as one
+            batched computation (their parameters stacked on the fly with
+            ``torch.func.stack_module_state``, ``vmap`` over the two sets)
+            instead of one after the other. Same results up to float
+            rounding, same state dict. Defaults to False (on CPU it is not
+            faster; see ``docs/benchmarks/speed.md``).
         neck (dict, optional): Must be None (accepted so a config can turn
             an ``ImageClassifier`` into this model by changing ``type``).
         train_cfg (dict, optional): ``augments`` for Mixup/CutMix, as in
@@ -111,6 +136,7 @@ class DualDecoderClassifier(BaseClassifier):
                  shared_depth: int,
                  head_weight: float = 0.5,
                  freeze_encoder: bool = False,
+                 batched_decoders: bool = False,
                  neck: Optional[dict] = None,
                  train_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
@@ -134,6 +160,7 @@ class DualDecoderClassifier(BaseClassifier):
                                               self.meta.num_layers)
         self.head_weight = self._check_weight(head_weight)
         self.freeze_encoder = freeze_encoder
+        self.batched_decoders = bool(batched_decoders)
 
         self.decoders = nn.ModuleDict(
             {task: ViTDecoder(vit, self.shared_depth)
@@ -275,10 +302,34 @@ class DualDecoderClassifier(BaseClassifier):
                      inputs: torch.Tensor) -> Dict[str, Tuple[torch.Tensor]]:
         """Features of both tasks: ``{'head': (f,), 'tail': (f,)}``."""
         tokens, patch_resolution = self.encode(inputs)
+        if self.batched_decoders and not self.training:
+            return self.decode_batched(inputs, tokens, patch_resolution)
         return {
             task: self.decode(task, inputs, tokens, patch_resolution)
             for task in TASKS
         }
+
+    def decode_batched(
+        self, inputs: torch.Tensor, tokens: Optional[torch.Tensor],
+        patch_resolution: Tuple[int, int]
+    ) -> Dict[str, Tuple[torch.Tensor]]:
+        """Both decoders in one ``vmap`` over their stacked parameters.
+
+        The parameters are stacked on every call (no copy is kept, so the
+        state dict and training are unaffected); gradients do not flow to
+        the decoders' own parameters, so use it for inference only.
+        """
+        decoders = [self.decoders[task] for task in TASKS]
+        params, buffers = stack_module_state(decoders)
+        runner = _DecoderForward(decoders[0], self.meta)
+        state = {f'decoder.{k}': v for k, v in {**params, **buffers}.items()}
+
+        def run(one_state: Dict[str, torch.Tensor]) -> torch.Tensor:
+            return functional_call(runner, one_state,
+                                   (inputs, tokens, patch_resolution))
+
+        out = vmap(run)(state)
+        return {task: (out[i], ) for i, task in enumerate(TASKS)}
 
     def forward(self,
                 inputs: torch.Tensor,
