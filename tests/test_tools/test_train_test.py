@@ -1,36 +1,18 @@
 """End-to-end: tools/train.py and tools/test.py on a long-tailed image set
 written to disk by the test (single process, resume, reload, gloo DDP)."""
 import json
-import os
 import pickle
 import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from _tools import REPO, run_tool
 from _toy_images import toy_config, write_toy_dataset
 from mmpretrain.apis import ImageClassificationInferencer
 
 import mmpretrain_osdtw  # noqa: F401
 
-REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / 'configs/baselines/digits_lt/vit-nano-p2_bal-bce.py'
-ENV = dict(os.environ, OMP_NUM_THREADS='1')
-
-
-def run_tool(*args, check=True):
-    proc = subprocess.run([sys.executable, *map(str, args)],
-                          cwd=REPO,
-                          env=ENV,
-                          capture_output=True,
-                          text=True,
-                          timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f'{args} failed ({proc.returncode}):\n'
-                             f'{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}')
-    return proc
 
 
 @pytest.fixture(scope='module')

@@ -1,14 +1,14 @@
 """End-to-end: tools/train.py with a MORE config on a tiny image set on
 disk, then tools/test.py with the PLAIN baseline config on merged.pth."""
-import os
 import pickle
 import runpy
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from _tools import REPO
+from _tools import run_tool as _run_tool
 from _toy_images import toy_config, write_toy_dataset
 from mmengine.config import Config
 from mmpretrain.apis import ImageClassificationInferencer
@@ -16,22 +16,13 @@ from mmpretrain.registry import MODELS
 
 import mmpretrain_osdtw  # noqa: F401
 
-REPO = Path(__file__).resolve().parents[3]
 MORE_BASE = REPO / 'configs/more/digits_lt/vit-nano-p2_more_bal-bce.py'
 PLAIN_BASE = REPO / 'configs/baselines/digits_lt/vit-nano-p2_bal-bce.py'
-ENV = dict(os.environ, OMP_NUM_THREADS='1')
 
 
-def run_tool(*args):
-    proc = subprocess.run([sys.executable, *map(str, args)],
-                          cwd=REPO,
-                          env=ENV,
-                          capture_output=True,
-                          text=True,
-                          timeout=300)
-    if proc.returncode != 0:
-        raise AssertionError(f'{args} failed ({proc.returncode}):\n'
-                             f'{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}')
+def run_tool(*args) -> str:
+    """Run a tool (must succeed) and return its whole output."""
+    proc = _run_tool(*args)
     return proc.stdout + proc.stderr
 
 
