@@ -1,0 +1,6 @@
+# OSDTW stage 3: the assembled model (stage-2 encoder of depth C + stage-1
+# decoders and heads) for evaluation. The pipeline writes the resolved
+# version of this config next to the assembled checkpoint:
+#   python tools/test.py WORK_DIR/assemble/assembled_config.py \
+#       WORK_DIR/assemble/assembled.pth
+_base_ = './stage2_joint.py'

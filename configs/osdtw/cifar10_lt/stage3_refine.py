@@ -1,0 +1,8 @@
+# OSDTW stage-3 refinement: train only the task decoders and heads of the
+# assembled model, the shared encoder frozen (the pipeline sets load_from to
+# the assembled checkpoint). A third of the stage-1/stage-2 epochs (the
+# paper: 100 + 100 epochs, refinement 30).
+_base_ = './stage3_assemble.py'
+
+model = dict(freeze_encoder=True)
+train_cfg = dict(max_epochs=10, val_interval=10)
