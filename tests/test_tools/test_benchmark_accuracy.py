@@ -1,0 +1,109 @@
+"""Pure helpers of tools/benchmark/cifar10_lt_accuracy.py (no training)."""
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+
+_PATH = (Path(__file__).resolve().parents[2] / 'tools' / 'benchmark' /
+         'cifar10_lt_accuracy.py')
+_spec = importlib.util.spec_from_file_location('cifar10_lt_accuracy', _PATH)
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+
+def test_cifar_lt_counts_protocol():
+    counts = bench.cifar_lt_counts()
+    assert counts == [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+    assert sum(counts) == 12406
+    assert sum(bench.cifar_lt_counts(imb_ratio=50)) == 13996
+    with pytest.raises(ValueError, match='imb_ratio'):
+        bench.cifar_lt_counts(imb_ratio=0.5)
+
+
+def test_mean_std_and_format():
+    assert bench.mean_std([1.0, 3.0])[:2] == (2.0, math.sqrt(2.0))
+    assert bench.mean_std([5.0]) == (5.0, 0.0, 1)
+    assert bench.mean_std([float('nan'), None, 2.0]) == (2.0, 0.0, 1)
+    assert math.isnan(bench.mean_std([])[0])
+    assert bench.format_mean_std([1.0, 3.0]) == '2.0 ± 1.4'
+    assert bench.format_mean_std([4.25]) == '4.2'
+    assert bench.format_mean_std([]) == '-'
+
+
+def test_strip_prefix():
+    assert bench.strip_prefix({'lt/top1': 1.0, 'x': 2}) == {'top1': 1.0,
+                                                            'x': 2}
+
+
+def test_proxy_at_nearest_weight():
+    search = dict(
+        grid=dict(proxy=[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]),
+        w_grid=[0.25, 0.5, 0.75])
+    assert bench.proxy_at(search, 1, 0.3) == 4.0
+    assert bench.proxy_at(search, 0, 0.7) == 3.0
+    with pytest.raises(ValueError, match='C=2'):
+        bench.proxy_at(search, 2, 0.5)
+
+
+def test_spearman_regret_and_choice():
+    assert bench.spearman([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
+    assert bench.spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert math.isnan(bench.spearman([1, 2], [1, 2]))
+    assert math.isnan(bench.spearman([1, 1, 1], [1, 2, 3]))
+    errors = {(1, 0.3): 40.0, (2, 0.5): 50.0}
+    assert bench.regret(errors, (2, 0.5)) == pytest.approx(0.25)
+    assert bench.regret(errors, (1, 0.3)) == 0.0
+    # ties: larger C first, then w_A closer to 0.5
+    proxy = {(1, 0.5): 1.0, (2, 0.3): 1.0, (2, 0.5): 1.0, (0, 0.5): 2.0}
+    assert bench.proxy_grid_choice(proxy) == (2, 0.5)
+
+
+def test_proxy_validation_and_table():
+    def grid(seed, c, w, top1):
+        return {
+            seed:
+            dict(
+                method='grid',
+                C=c,
+                w_A=w,
+                metrics=dict(top1=top1),
+                seconds=dict(refine=1.0, test=5.0),
+                stage1_s=2.0,
+                stage2_s=3.0)
+        }
+
+    results = {
+        'grid_C1_w0.30': grid(0, 1, 0.3, 60.0),
+        'grid_C1_w0.70': grid(0, 1, 0.7, 50.0),
+        'grid_C2_w0.30': grid(0, 2, 0.3, 55.0),
+        'search_raw': {
+            0: dict(
+                proxy=[[9.0, 9.0], [1.0, 3.0], [2.0, 2.5]],
+                w_grid=[0.3, 0.7],
+                chosen=dict(C=1, w_A=0.3))
+        },
+    }
+    val = bench.proxy_validation(results)
+    assert list(val) == ['raw']
+    entry = val['raw']['per_seed'][0]
+    # errors 40 / 50 / 45 against proxy 1 / 3 / 2: perfectly ranked
+    assert entry['spearman'] == pytest.approx(1.0)
+    assert entry['best_point'] == [1, 0.3]
+    assert entry['regret_grid_choice'] == 0.0
+    rows = bench.table_rows(results)
+    assert [r['name'] for r in rows] == [
+        'grid_C1_w0.30', 'grid_C1_w0.70', 'grid_C2_w0.30'
+    ]
+    text = bench.markdown_table(rows, expected_seeds=3)
+    assert '1 (incomplete)' in text and '60.0' in text
+    assert bench.train_wall(results['grid_C1_w0.30'][0]) == 6.0  # no test
+
+
+def test_spearman_within_depth():
+    proxy = {(1, 0.3): 1.0, (1, 0.5): 2.0, (1, 0.7): 3.0,
+             (2, 0.3): 3.0, (2, 0.5): 2.0, (2, 0.7): 1.0}
+    errors = {p: v for p, v in proxy.items()}
+    assert bench.spearman_within_depth(proxy, errors) == pytest.approx(1.0)
+    errors[(2, 0.3)], errors[(2, 0.7)] = 1.0, 3.0
+    assert bench.spearman_within_depth(proxy, errors) == pytest.approx(0.0)
