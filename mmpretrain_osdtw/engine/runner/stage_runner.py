@@ -346,18 +346,16 @@ class StageRunner(BaseLoop):
             self.head_weight
         self.log(f'search chose C={chosen["C"]}, w_A={chosen["w_A"]}; '
                  f'using C={depth}, w_A={weight}')
-        return dict(shared_depth=int(depth), head_weight=float(weight))
-
-    def _num_layers(self, name: str) -> int:
-        cfg = load_config(self.configs[name])
-        backbone = MODELS.build(cfg.model.backbone)
-        return backbone.num_layers
+        return dict(
+            shared_depth=int(depth),
+            head_weight=float(weight),
+            num_layers=int(result['L']))
 
     def step_stage2(self, stage1: dict, chosen: dict) -> dict:
         step = 'stage2'
         depth = chosen['shared_depth']
         if self.stage2_mode == 'truncate':
-            train_depth = self._num_layers('stage2')
+            train_depth = chosen['num_layers']
         else:
             train_depth = depth
         key = dict(
