@@ -13,15 +13,13 @@ loaded strictly into the model that config builds, to prove they fit.
 Evaluate ``OUT`` with ``tools/test.py PLAIN_CONFIG OUT``.
 """
 import argparse
-import copy
 import sys
 from typing import List, Optional
 
 import torch
-from mmpretrain.registry import MODELS
 
 import mmpretrain_osdtw  # noqa: F401  (registers components, stack fixes)
-from mmpretrain_osdtw.apis import load_config
+from mmpretrain_osdtw.apis import build_model, load_config
 from mmpretrain_osdtw.models.more import merge_checkpoint_file
 
 
@@ -48,13 +46,10 @@ def check_against_config(config: str, merged_path: str) -> int:
         int: The number of parameters of the plain model.
     """
     cfg = load_config(config)
-    model_cfg = copy.deepcopy(cfg.model)
-    if cfg.get('data_preprocessor', None) is not None:
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    if model_cfg.get('type') == 'MOREClassifier':
+    if cfg.model.get('type') == 'MOREClassifier':
         raise ValueError(f'{config} builds a MOREClassifier: give the plain '
                          'baseline config of the same model')
-    model = MODELS.build(model_cfg)
+    model = build_model(cfg)
     state = torch.load(merged_path, map_location='cpu', weights_only=False)
     try:
         model.load_state_dict(state['state_dict'], strict=True)

@@ -1,7 +1,8 @@
-from .launch import (build_runner, load_config, prepare_distributed,
-                     resolve_work_dir, set_default_dataloader_cfg)
+from .launch import (build_model, build_runner, load_config,
+                     prepare_distributed, resolve_work_dir,
+                     set_default_dataloader_cfg)
 
 __all__ = [
-    'build_runner', 'load_config', 'prepare_distributed', 'resolve_work_dir',
-    'set_default_dataloader_cfg'
+    'build_model', 'build_runner', 'load_config', 'prepare_distributed',
+    'resolve_work_dir', 'set_default_dataloader_cfg'
 ]

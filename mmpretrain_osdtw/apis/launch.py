@@ -10,16 +10,18 @@ Three things differ from MMPretrain's own tools:
   otherwise calls ``torch.cuda.set_device`` and passes ``device_ids``;
 * ``persistent_workers`` is only switched on when a loader has workers.
 """
+import copy
 import os
 import os.path as osp
-from copy import deepcopy
 from typing import Optional
 
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config, ConfigDict
-from mmengine.registry import RUNNERS
+from mmengine.registry import RUNNERS, DefaultScope
 from mmengine.runner import Runner
+from mmpretrain.registry import MODELS
+from torch import nn
 
 DATALOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
@@ -88,7 +90,7 @@ def prepare_distributed(cfg: Config, launcher: str) -> None:
     env_cfg = cfg.setdefault('env_cfg', ConfigDict())
     env_cfg.setdefault('dist_cfg', ConfigDict())
     env_cfg.dist_cfg['backend'] = 'gloo'
-    wrapper = deepcopy(cfg.get('model_wrapper_cfg', None)) or ConfigDict(
+    wrapper = copy.deepcopy(cfg.get('model_wrapper_cfg', None)) or ConfigDict(
         type='MMDistributedDataParallel')
     wrapper['device_ids'] = None
     wrapper.setdefault('broadcast_buffers', False)
@@ -104,6 +106,26 @@ def prepare_distributed(cfg: Config, launcher: str) -> None:
                 f'{", ".join(missing)}. Start with `torchrun --nproc_per_node '
                 'N tools/train.py CONFIG --launcher pytorch`.')
         torch_dist.init_process_group(backend='gloo')
+
+
+def build_model(cfg: Config) -> nn.Module:
+    """Build ``cfg.model`` as the Runner would: with the config's top-level
+    ``data_preprocessor`` (unless the model sets its own) and under its
+    ``default_scope``. The config is not changed.
+
+    Args:
+        cfg (Config): A complete config.
+
+    Returns:
+        nn.Module: The model, not initialised.
+    """
+    model_cfg = copy.deepcopy(cfg['model'])
+    if cfg.get('data_preprocessor') is not None:
+        model_cfg.setdefault('data_preprocessor',
+                             copy.deepcopy(cfg['data_preprocessor']))
+    with DefaultScope.overwrite_default_scope(
+            cfg.get('default_scope', 'mmpretrain')):
+        return MODELS.build(model_cfg)
 
 
 def build_runner(cfg: Config) -> Runner:

@@ -185,18 +185,12 @@ def assemble_from_config(cfg,
         out_config (str, optional): Where the resolved config goes, so that
             ``tools/test.py OUT_CONFIG OUT_CHECKPOINT`` evaluates it.
     """
-    from mmengine.registry import DefaultScope
-    from mmpretrain.registry import MODELS
+    from mmpretrain_osdtw.apis import build_model
 
     cfg.model.shared_depth = shared_depth
     cfg.model.head_weight = head_weight
     cfg.load_from = None
-    model_cfg = dict(cfg.model)
-    if cfg.get('data_preprocessor') is not None:
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    with DefaultScope.overwrite_default_scope(
-            cfg.get('default_scope', 'mmpretrain')):
-        model = MODELS.build(model_cfg)
+    model = build_model(cfg)
     model.init_weights()
     assemble_model(model, stage1_paths, stage2_path)
     save_model_checkpoint(

@@ -20,9 +20,10 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner, load_checkpoint
 from mmengine.utils import ProgressBar
-from mmpretrain.registry import HOOKS, MODELS
+from mmpretrain.registry import HOOKS
 from torch import nn
 
+from mmpretrain_osdtw.apis import build_model
 from mmpretrain_osdtw.osdtw.fisher import (check_statistics,
                                            cross_task_statistics,
                                            fisher_statistics,
@@ -237,13 +238,7 @@ def build_task_model(cfg,
     Returns:
         nn.Module: The model in eval mode.
     """
-    model_cfg = copy.deepcopy(cfg['model'])
-    if cfg.get('data_preprocessor') is not None:
-        model_cfg.setdefault('data_preprocessor',
-                             copy.deepcopy(cfg['data_preprocessor']))
-    with DefaultScope.overwrite_default_scope(
-            cfg.get('default_scope', 'mmpretrain')):
-        model = MODELS.build(model_cfg)
+    model = build_model(cfg)
     load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     return model.to(device or get_device()).eval()
 

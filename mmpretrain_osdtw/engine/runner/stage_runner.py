@@ -35,9 +35,10 @@ from mmengine.config import Config
 from mmengine.dist import barrier, is_main_process
 from mmengine.model import is_model_wrapper
 from mmengine.runner import BaseLoop, Runner, find_latest_checkpoint
-from mmpretrain.registry import LOOPS, MODELS
+from mmpretrain.registry import LOOPS
 
-from mmpretrain_osdtw.apis import (load_config, prepare_distributed,
+from mmpretrain_osdtw.apis import (build_model, load_config,
+                                   prepare_distributed,
                                    set_default_dataloader_cfg)
 from mmpretrain_osdtw.evaluation import format_shot_table
 from mmpretrain_osdtw.osdtw.assemble import (assemble_from_config,
@@ -384,7 +385,7 @@ class StageRunner(BaseLoop):
         path = osp.join(self.step_dir('stage2'), 'init_from_stage1.pth')
         if is_main_process():
             cfg = self.stage_config('stage2', 'stage2', overrides)
-            model = MODELS.build(cfg.model)
+            model = build_model(cfg)
             model.init_weights()
             load_stage1_decoders(
                 model, {t: stage1[t]['checkpoint']
