@@ -67,6 +67,7 @@ import torch
 import torch.distributed as torch_dist
 from torch import Tensor, nn
 from torch.func import functional_call, vjp, vmap
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from mmpretrain_osdtw.models.utils.vit_parts import check_vit, vit_param_layer
 from mmpretrain_osdtw.utils import atomic_torch_save
@@ -348,7 +349,10 @@ def _chunk_grads(model: nn.Module, params: Grads, offset: Tensor,
                          f'expected ({inputs.shape[0]}, {logits_width})')
     fn = _sample_fn(model, offset, uniforms is not None)
     in_dims = (None, 0, 0, None if uniforms is None else 0)
-    with torch.no_grad():  # torch.func ignores it; stops outer autograd
+    # no_grad: torch.func ignores it, but it stops the outer autograd.
+    # The math attention kernel: the fused CPU/CUDA kernels have no vmap
+    # batching rule, so vmap would run them one sample at a time.
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
         out = vmap(fn, in_dims=in_dims)(params, inputs, targets, uniforms)
     return out[0], (out[1] if len(out) > 1 else None)
 

@@ -814,8 +814,7 @@ class _MomentSums:
         self.order = order
         self.sums: Dict[int, Dict[int, Tensor]] = {}
 
-    def add(self, layer: int, bins: List[int],
-            moments: List[Tensor]) -> None:
+    def add(self, layer: int, bins: List[int], moments: List[Tensor]) -> None:
         """Add the ``(5, K)`` moments of some bins to a layer."""
         per_layer = self.sums.setdefault(layer, {})
         for b, m in zip(bins, moments):
@@ -824,19 +823,31 @@ class _MomentSums:
             else:
                 per_layer[b] = m.clone()
 
-    def evaluate(self, layer: int, w: Tensor) -> Tuple[Tensor, Tensor]:
-        """``(shared_var, shared_bias)`` of a layer's expanded slots."""
-        zero = torch.zeros_like(w)
-        per_layer = self.sums.get(layer)
-        if not per_layer:
-            return zero, zero.clone()
-        bins = sorted(per_layer)
-        centres = torch.tensor(bins, dtype=_DTYPE) * self.bin_width
-        moments = torch.stack([per_layer[b] for b in bins])  # (B, 5, K)
+    def evaluate(self, rows: int, w: Tensor) -> Tuple[Tensor, Tensor]:
+        """``(shared_var, shared_bias)``, each ``(rows, W)``: the expanded
+        slots of every layer ``0..rows-1``.
+
+        All layers share one kernel evaluation at the union of their bins
+        (one series division for the whole grid).
+        """
+        var = torch.zeros(rows, w.numel(), dtype=_DTYPE)
+        bias = torch.zeros_like(var)
+        keys = sorted(set().union(*self.sums.values()))
+        if not keys:
+            return var, bias
+        index = {b: i for i, b in enumerate(keys)}
+        centres = torch.tensor(keys, dtype=_DTYPE) * self.bin_width
         kernel = _kernel_taylor(centres, w, self.order)  # (B, W, K)
-        t = torch.einsum('bmk,bwk->mw', moments, kernel)  # (5, W)
+        # moments[layer, bin]: (rows, B, 5, K), zero where a layer has none
+        moments = torch.zeros(rows, len(keys), 5, self.order, dtype=_DTYPE)
+        for layer, per_layer in self.sums.items():
+            for b, m in per_layer.items():
+                moments[layer, index[b]] = m
+        t = torch.einsum('lbmk,bwk->mlw', moments, kernel)  # (5, rows, W)
         wa2, wb2, wab = w.square(), (1.0 - w).square(), w * (1.0 - w)
-        return wa2 * t[0] + wb2 * t[1] + wab * t[2], wa2 * t[3] + wb2 * t[4]
+        var = wa2 * t[0] + wb2 * t[1] + wab * t[2]
+        bias = wa2 * t[3] + wb2 * t[4]
+        return var, bias
 
 
 def _expansion_costs(ha: Tensor, hb: Tensor, va: Tensor, vb: Tensor,
@@ -896,9 +907,8 @@ def _expand_slots(ha: Tensor, hb: Tensor, ia: Tensor, ib: Tensor, va: Tensor,
         far_cost = SlotCosts(exact.shared_var, exact.shared_bias,
                              far_cost.unshared)
         near = ~far
-        ha, hb, ia, ib, va, vb, d2, s, bins = (t[near] for t in (ha, hb, ia,
-                                                                 ib, va, vb,
-                                                                 d2, s, bins))
+        ha, hb, ia, ib, va, vb, d2, s, bins = (
+            t[near] for t in (ha, hb, ia, ib, va, vb, d2, s, bins))
         k = None if k is None else k[near]
         if not ha.numel():
             return far_cost
@@ -942,10 +952,10 @@ def _expand_slots(ha: Tensor, hb: Tensor, ia: Tensor, ib: Tensor, va: Tensor,
     return far_cost
 
 
-def _expansion_chunk(stats: TaskPairStats, sl: slice, variant: str,
-                     mismatch: str, num_samples: float, w: Tensor,
-                     zero_a: float, zero_b: float, sums: _MomentSums
-                     ) -> Tuple[SlotCosts, Tuple[int, int, int]]:
+def _expansion_chunk(
+        stats: TaskPairStats, sl: slice, variant: str, mismatch: str,
+        num_samples: float, w: Tensor, zero_a: float, zero_b: float,
+        sums: _MomentSums) -> Tuple[SlotCosts, Tuple[int, int, int]]:
     """One chunk of the expansion pass.
 
     Returns:
@@ -960,8 +970,8 @@ def _expansion_chunk(stats: TaskPairStats, sl: slice, variant: str,
     if not (bool((ha > zero_a).all()) and bool((hb > zero_b).all())):
         ha, hb, va, vb, k, d2 = _stats_mismatch(stats, sl, variant, mismatch,
                                                 num_samples, zero_a, zero_b)
-        cost = _expansion_costs(ha, hb, va, vb, k, d2, num_samples, w,
-                                zero_a, zero_b, sums, stats.layer)
+        cost = _expansion_costs(ha, hb, va, vb, k, d2, num_samples, w, zero_a,
+                                zero_b, sums, stats.layer)
         za, zb = _zero_masks(ha, hb, zero_a, zero_b)
         return cost, (int((za & zb).sum()), int(
             (za ^ zb).sum()), int((d2 < 0).sum()))
@@ -1018,8 +1028,8 @@ def _stats_mismatch(stats: TaskPairStats, sl: slice, variant: str,
     return ha, hb, va, vb, k, raw
 
 
-def _exact_chunk(stats: TaskPairStats, sl: slice, variant: str,
-                 mismatch: str, num_samples: float, w: Tensor, zero_a: float,
+def _exact_chunk(stats: TaskPairStats, sl: slice, variant: str, mismatch: str,
+                 num_samples: float, w: Tensor, zero_a: float,
                  zero_b: float) -> Tuple[SlotCosts, Tuple[int, int, int]]:
     """One chunk of the exact pass: costs and ``(zero_both,
     zero_one_side, negative_d2)`` counts."""
@@ -1155,8 +1165,8 @@ def proxy_grid(stats: Iterable[TaskPairStats],
                                             num_samples, w, zero_a, zero_b)
             else:
                 cost, counts = _expansion_chunk(s, sl, variant, mismatch,
-                                                num_samples, w, zero_a,
-                                                zero_b, sums)
+                                                num_samples, w, zero_a, zero_b,
+                                                sums)
             t_var[s.layer] += cost.shared_var
             t_bias[s.layer] += cost.shared_bias
             t_u[s.layer] += cost.unshared
@@ -1171,14 +1181,15 @@ def proxy_grid(stats: Iterable[TaskPairStats],
                              'cost); check for tiny nonzero Fisher values')
     lap('pass')
     if sums is not None:
-        for layer in range(rows):
-            var, bias = sums.evaluate(layer, w)
-            t_var[layer] += var
-            t_bias[layer] += bias
-            if not (torch.isfinite(var).all() and torch.isfinite(bias).all()):
-                raise ValueError(f'layer {layer}: the proxy overflowed '
-                                 '(non-finite cost); check for tiny nonzero '
-                                 'Fisher values')
+        var, bias = sums.evaluate(rows, w)
+        t_var += var
+        t_bias += bias
+        finite = torch.isfinite(var).all(1) & torch.isfinite(bias).all(1)
+        if not finite.all():
+            layer = int((~finite).nonzero()[0])
+            raise ValueError(f'layer {layer}: the proxy overflowed '
+                             '(non-finite cost); check for tiny nonzero '
+                             'Fisher values')
     lap('evaluate')
     grid = _assemble_grid(t_var, t_bias, t_u, w, num_layers, num_samples,
                           variant, mismatch, diag)

@@ -2,6 +2,7 @@
 import os
 import socket
 import time
+import warnings
 
 import pytest
 import torch
@@ -177,6 +178,20 @@ def test_per_sample_grads_match_backward(task):
     assert list(subset) == ['backbone.cls_token']
     assert torch.allclose(subset['backbone.cls_token'],
                           grads['backbone.cls_token'])
+
+
+def test_fisher_pass_batches_attention():
+    """vmap must not fall back to a per-sample loop for the attention
+    kernel (the fused CPU kernel has no batching rule)."""
+    model = build_model('head')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        fisher_statistics(model, loader(make_items(4)), chunk_size=4)
+    fallbacks = [
+        str(w.message) for w in caught
+        if 'batching rule' in str(w.message)
+    ]
+    assert not fallbacks, fallbacks[0]
 
 
 def test_v_and_h_match_manual_loop():

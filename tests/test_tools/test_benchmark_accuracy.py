@@ -107,3 +107,27 @@ def test_spearman_within_depth():
     assert bench.spearman_within_depth(proxy, errors) == pytest.approx(1.0)
     errors[(2, 0.3)], errors[(2, 0.7)] = 1.0, 3.0
     assert bench.spearman_within_depth(proxy, errors) == pytest.approx(0.0)
+
+
+def test_imb_ratio_option_sets_folders():
+    default = bench.parse_args(['aggregate'])
+    assert default.imb_ratio == 100
+    assert default.work_dir == 'work_dirs/benchmark_cifar10_lt'
+    assert default.out_dir == 'docs/benchmarks'
+    ir50 = bench.parse_args(['run', '--imb-ratio', '50'])
+    assert ir50.work_dir == 'work_dirs/benchmark_cifar10_lt_ir50'
+    assert ir50.out_dir == 'docs/benchmarks/ir50'
+    mine = bench.parse_args(['run', '--imb-ratio', '50', '--work-dir', 'w'])
+    assert mine.work_dir == 'w'
+    with pytest.raises(SystemExit):
+        bench.parse_args(['run', '--imb-ratio', '0'])
+
+
+def test_bench_configs_read_the_imb_ratio(monkeypatch):
+    from mmengine import Config
+    cfg_dir = _PATH.parents[2] / 'configs' / 'benchmarks' / 'cifar10_lt'
+    cfg = Config.fromfile(str(cfg_dir / 'vit-mini-p8_ce.py'))
+    assert cfg.train_dataloader.dataset.imb_ratio == 100
+    monkeypatch.setenv(bench.IMB_ENV, '50')
+    cfg = Config.fromfile(str(cfg_dir / 'osdtw_stage1_head.py'))
+    assert cfg.train_dataloader.dataset.dataset.imb_ratio == 50

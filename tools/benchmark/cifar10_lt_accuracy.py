@@ -16,12 +16,18 @@ _bench.py``) as subprocesses of ``tools/train.py`` / ``tools/test.py`` with
 - ``search_<mismatch>``: ``tools/osdtw_search.py`` on the pipeline's
   stage-1 statistics with the raw, debiased and debiased-positive mismatch.
 
+``--imb-ratio R`` runs everything at another imbalance ratio (default
+100): the driver sets ``OSDTW_BENCH_IMB_RATIO=R`` for every subprocess,
+which ``_bench.py`` reads (so every pipeline stage sees it too), and the
+default work and output folders get an ``_ir<R>`` / ``ir<R>`` suffix.
+
 Runs are resumable: a run whose result JSON exists is skipped (and the
 trainings resume from their last checkpoint). ``aggregate`` turns whatever
 results exist into ``accuracy.md``, ``accuracy.json`` and the plots::
 
     python tools/benchmark/cifar10_lt_accuracy.py run --seeds 0 1 2 --jobs 2
     python tools/benchmark/cifar10_lt_accuracy.py aggregate
+    python tools/benchmark/cifar10_lt_accuracy.py run --imb-ratio 50
 """
 import argparse
 import json
@@ -54,6 +60,8 @@ SEARCH_ARGS = ('--w-min', '0.05', '--w-max', '0.95', '--w-step', '0.01')
 METRIC_KEYS = ('top1', 'head_acc', 'tail_acc', 'many', 'medium', 'few',
                'mean_class_acc', 'head_task_acc', 'tail_task_acc')
 MANY_THR, FEW_THR = 1500, 200
+IMB_ENV = 'OSDTW_BENCH_IMB_RATIO'
+DEFAULT_IMB_RATIO = 100
 REFINED_ROW = 'OSDTW (assembled + refined)'
 
 
@@ -469,6 +477,7 @@ class Benchmark:
         env = dict(
             os.environ,
             OMP_NUM_THREADS='1',
+            **{IMB_ENV: str(self.args.imb_ratio)},
             MKL_NUM_THREADS='1',
             PYTHONWARNINGS='ignore')
         try:
@@ -797,7 +806,8 @@ def validation_markdown(validation: dict) -> str:
     return '\n'.join(lines)
 
 
-def plot_per_class(results: Dict[str, Dict[int, dict]], path: str) -> bool:
+def plot_per_class(results: Dict[str, Dict[int, dict]], path: str,
+                   imb_ratio: int = DEFAULT_IMB_RATIO) -> bool:
     """Per-class test accuracy against training count (log x)."""
     curves = []
     for key, label in (('ce', 'CE'), ('bal-bce', 'Bal-BCE'),
@@ -813,7 +823,7 @@ def plot_per_class(results: Dict[str, Dict[int, dict]], path: str) -> bool:
         return False
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    counts = cifar_lt_counts()
+    counts = cifar_lt_counts(imb_ratio=imb_ratio)
     fig = Figure(figsize=(6.5, 4.2))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
@@ -830,7 +840,8 @@ def plot_per_class(results: Dict[str, Dict[int, dict]], path: str) -> bool:
     ax.axvline(FEW_THR, color='grey', linestyle=':', linewidth=1)
     ax.set_xlabel('training images of the class (log scale)')
     ax.set_ylabel('test accuracy of the class (%)')
-    ax.set_title('CIFAR-10-LT (IR 100): per-class accuracy, mean ± std')
+    ax.set_title(f'CIFAR-10-LT (IR {imb_ratio}): per-class accuracy, '
+                 'mean ± std')
     ax.legend(fontsize='small')
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -904,10 +915,12 @@ def aggregate(args: argparse.Namespace) -> int:
     rows = table_rows(results)
     validation = proxy_validation(results)
     per_class = plot_per_class(
-        results, osp.join(args.out_dir, 'accuracy_per_class.png'))
+        results, osp.join(args.out_dir, 'accuracy_per_class.png'),
+        args.imb_ratio)
     heat = plot_heatmaps(validation,
                          osp.join(args.out_dir, 'accuracy_grid_heatmaps.png'))
     summary = dict(
+        imb_ratio=args.imb_ratio,
         rows=[
             dict(
                 name=r['name'],
@@ -929,7 +942,8 @@ def aggregate(args: argparse.Namespace) -> int:
         },
         results=results)
     _write_json(summary, osp.join(args.out_dir, 'accuracy.json'))
-    tables = ['## Accuracy (test split, %; mean ± std over seeds)', '',
+    tables = [f'## Accuracy, imbalance ratio {args.imb_ratio} (test split, '
+              '%; mean ± std over seeds)', '',
               markdown_table(rows, args.expected_seeds), '']
     if validation:
         tables += ['## Proxy validation', '', validation_markdown(validation),
@@ -953,13 +967,20 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     for name in ('run', 'aggregate'):
         p = sub.add_parser(name)
         p.add_argument(
+            '--imb-ratio',
+            type=int,
+            default=DEFAULT_IMB_RATIO,
+            help='imbalance ratio of the training split (default 100)')
+        p.add_argument(
             '--work-dir',
-            default='work_dirs/benchmark_cifar10_lt',
-            help='runs and results (default work_dirs/benchmark_cifar10_lt)')
+            default=None,
+            help='runs and results (default work_dirs/benchmark_cifar10_lt, '
+            'with _ir<R> appended for another --imb-ratio)')
         p.add_argument(
             '--out-dir',
-            default='docs/benchmarks',
-            help='where aggregate writes (default docs/benchmarks)')
+            default=None,
+            help='where aggregate writes (default docs/benchmarks, with '
+            '/ir<R> appended for another --imb-ratio)')
         p.add_argument(
             '--expected-seeds',
             type=int,
@@ -998,6 +1019,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         action='store_false',
         help='do not aggregate at the end')
     args = parser.parse_args(argv)
+    if args.imb_ratio < 1:
+        parser.error(f'--imb-ratio must be >= 1, got {args.imb_ratio}')
+    suffix = '' if args.imb_ratio == DEFAULT_IMB_RATIO else \
+        f'ir{args.imb_ratio}'
+    if args.work_dir is None:
+        args.work_dir = 'work_dirs/benchmark_cifar10_lt' + (
+            f'_{suffix}' if suffix else '')
+    if args.out_dir is None:
+        args.out_dir = osp.join('docs', 'benchmarks', suffix) if suffix \
+            else osp.join('docs', 'benchmarks')
     if args.command == 'run' and args.smoke_epochs is not None and \
             args.smoke_epochs < 2:
         parser.error('--smoke-epochs must be >= 2 (one warm-up epoch, then '

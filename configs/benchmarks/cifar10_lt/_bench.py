@@ -7,8 +7,10 @@
 #   32 px; about 0.15M parameters) instead of the 6-block, 128-dim, patch-4
 #   one (patch 8 trains about 3x faster per image on one CPU thread);
 # - the CIFAR-10 JPEG folders (data/cifar10/{train,test}/<class>/*.jpg) made
-#   long-tailed with imbalance ratio 100 (12,406 training images), the
-#   balanced 10,000-image test split, RandomCrop(pad 4) + flip;
+#   long-tailed with imbalance ratio 100 (12,406 training images; another
+#   ratio from the environment variable OSDTW_BENCH_IMB_RATIO, which the
+#   benchmark driver's --imb-ratio sets for every run and every pipeline
+#   stage), the balanced 10,000-image test split, RandomCrop(pad 4) + flip;
 # - bench_epochs epochs per training run (stage-3 refinement:
 #   bench_refine_epochs), validation only at the end; data loading in the
 #   main process (the benchmark runs one process per core).
@@ -42,7 +44,7 @@ bench_dual_model = dict(
 bench_train_dataset = dict(
     _delete_=True,
     type='LongTailedDataset',
-    imb_ratio=100,
+    imb_ratio={{'$OSDTW_BENCH_IMB_RATIO:100'}},
     dataset=dict(
         type='CustomDataset',
         data_root='data/cifar10',
