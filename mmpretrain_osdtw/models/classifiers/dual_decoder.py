@@ -8,7 +8,6 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ..utils.vit_parts import (STEM_PREFIXES, ViTMeta, check_vit, vit_output,
                                vit_param_layer, vit_stem)
@@ -329,10 +328,7 @@ class DualDecoderClassifier(BaseClassifier):
             return functional_call(runner, one_state,
                                    (inputs, tokens, patch_resolution))
 
-        # The fused attention kernels have no vmap batching rule (vmap
-        # would run them once per decoder); the math kernel batches.
-        with sdpa_kernel(SDPBackend.MATH):
-            out = vmap(run)(state)
+        out = vmap(run)(state)
         return {task: (out[i], ) for i, task in enumerate(TASKS)}
 
     def forward(self,

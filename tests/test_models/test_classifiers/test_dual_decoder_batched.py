@@ -1,6 +1,4 @@
 """The batched-decoder inference path of DualDecoderClassifier."""
-import warnings
-
 import pytest
 import torch
 from mmpretrain.registry import MODELS
@@ -52,16 +50,6 @@ def test_batched_equals_sequential(depth):
         scores_b = [s.pred_score for s in batched.predict(images)]
     torch.testing.assert_close(
         torch.stack(scores_b), torch.stack(scores_a), rtol=0, atol=1e-5)
-
-
-def test_batched_decoders_batch_the_attention():
-    """No per-decoder fallback loop for the fused attention kernel."""
-    _, batched = _pair(1)
-    batched.eval()
-    with warnings.catch_warnings(record=True) as caught, torch.no_grad():
-        warnings.simplefilter('always')
-        batched(torch.randn(2, 3, 8, 8))
-    assert not [w for w in caught if 'batching rule' in str(w.message)]
 
 
 def test_training_mode_uses_the_sequential_path():
