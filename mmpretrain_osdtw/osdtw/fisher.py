@@ -765,7 +765,8 @@ def task_stats_dict(model: nn.Module,
                     stats: dict,
                     sgd_noise: Optional[Grads] = None,
                     meta: Optional[dict] = None,
-                    dtype: torch.dtype = torch.float32) -> dict:
+                    dtype: torch.dtype = torch.float32,
+                    train_size: Optional[int] = None) -> dict:
     """The ``fisher_<task>.pth`` content (format: :mod:`.search`).
 
     Args:
@@ -774,6 +775,9 @@ def task_stats_dict(model: nn.Module,
         sgd_noise (dict, optional): ``{name: Tensor}`` optimisation noise.
         meta (dict, optional): Extra plain-typed meta entries.
         dtype (torch.dtype): Storage dtype of ``v``, ``h``, ``sgd_noise``.
+        train_size (int, optional): Training samples of the stage-1 fit
+            (the proxy's ``N``) when the statistics were averaged over
+            other samples; stored as ``train_size``.
 
     Returns:
         dict: Ready for ``torch.save``.
@@ -808,6 +812,12 @@ def task_stats_dict(model: nn.Module,
         meta=info)
     if sgd_noise is not None:
         obj['sgd_noise'] = {n: sgd_noise[n].to('cpu', dtype) for n in layers}
+    if train_size is not None:
+        if isinstance(train_size, bool) or not isinstance(
+                train_size, int) or train_size < 1:
+            raise ValueError(f'train_size must be an int >= 1, got '
+                             f'{train_size!r}')
+        obj['train_size'] = train_size
     return obj
 
 
@@ -816,13 +826,14 @@ def save_task_stats(path: str,
                     stats: dict,
                     sgd_noise: Optional[Grads] = None,
                     meta: Optional[dict] = None,
-                    dtype: torch.dtype = torch.float32) -> None:
+                    dtype: torch.dtype = torch.float32,
+                    train_size: Optional[int] = None) -> None:
     """Write ``fisher_<task>.pth`` atomically (see :func:`task_stats_dict`).
 
     Example:
         >>> save_task_stats('fisher_head.pth', model, stats)  # doctest: +SKIP
     """
-    obj = task_stats_dict(model, stats, sgd_noise, meta, dtype)
+    obj = task_stats_dict(model, stats, sgd_noise, meta, dtype, train_size)
     atomic_torch_save(obj, path)
 
 

@@ -12,6 +12,10 @@ tensors and plain Python types)::
         format_version=1,
         task='head' | 'tail',         # head = task A, tail = task B
         num_samples=N,                # int > 0, images the averages ran over
+        train_size=N_train,           # OPTIONAL int > 0: training images of
+                                      # the stage-1 fit, the proxy's N when
+                                      # the averages ran over other images
+                                      # (default: num_samples)
         num_layers=L,                 # int >= 1, body layers
         param_layers={name: layer},   # 0 = never shared (final norm + head),
                                       # 1..L = body layer (stem in 1)
@@ -102,7 +106,8 @@ class ProxyInputs:
             one-sided entry ``'<name> [head only]'`` / ``'<name> [tail
             only]'`` with zeros for the other task and ``delta2 = 0``.
         num_layers (int): ``L``.
-        num_samples (int): ``N``.
+        num_samples (int): The proxy's ``N``: the task files'
+            ``train_size`` if they carry it, else their ``num_samples``.
         meta (dict): ``{'head': meta, 'tail': meta}`` of the task files.
         paths (dict): The files read, ``head``/``tail``/``cross``.
     """
@@ -203,6 +208,8 @@ def load_task_stats(path: str, task: str) -> dict:
         raise ValueError(f'{path}: task is {obj["task"]!r}, expected '
                          f'{task!r} (head and tail files swapped?)')
     _check_int(obj, path, 'num_samples', 1)
+    if 'train_size' in obj:
+        _check_int(obj, path, 'train_size', 1)
     num_layers = _check_int(obj, path, 'num_layers', 1)
     layers = obj['param_layers']
     if not isinstance(layers, dict) or not layers:
@@ -261,8 +268,13 @@ def _check_pair(head: dict, tail: dict, head_path: str,
     module docs). A name in both files must have the same layer.
     """
     _check_meta(head, tail, head_path, tail_path)
-    for key in ('num_samples', 'num_layers'):
-        if head[key] != tail[key]:
+    if ('train_size' in head) != ('train_size' in tail):
+        has, lacks = (head_path, tail_path) if 'train_size' in head else \
+            (tail_path, head_path)
+        raise ValueError(f'{lacks}: no train_size, but {has} has one (mixed '
+                         'statistics files?)')
+    for key in ('num_samples', 'train_size', 'num_layers'):
+        if key in head and head[key] != tail[key]:
             raise ValueError(f'{tail_path}: {key} = {tail[key]!r} differs '
                              f'from {head_path} ({head[key]!r})')
     head_layers, tail_layers = head['param_layers'], tail['param_layers']
@@ -444,7 +456,7 @@ def load_stats(head_path: str,
     return ProxyInputs(
         stats=stats,
         num_layers=head['num_layers'],
-        num_samples=head['num_samples'],
+        num_samples=head.get('train_size', head['num_samples']),
         meta=dict(head=head.get('meta', {}), tail=tail.get('meta', {})),
         paths=dict(head=head_path, tail=tail_path, cross=cross_path))
 

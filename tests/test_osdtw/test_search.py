@@ -121,6 +121,32 @@ def test_load_stats_round_trip(artifacts):
                for p, s in zip(paper, inputs.stats))
 
 
+def test_train_size_is_the_proxy_n(tmp_path):
+    """Statistics averaged over a subset keep the training set's N."""
+    paths = {}
+    for task, seed in (('head', 1), ('tail', 2)):
+        paths[task] = str(tmp_path / f'{task}.pth')
+        torch.save(
+            _task_file(task, seed, train_size=5 * NUM_SAMPLES), paths[task])
+    inputs = load_stats(paths['head'], paths['tail'])
+    assert inputs.num_samples == 5 * NUM_SAMPLES
+    result = run_search(paths['head'], paths['tail'])
+    assert result['N'] == 5 * NUM_SAMPLES
+    # the cross file still pairs with the averaging count
+    cross = str(tmp_path / 'cross.pth')
+    torch.save(_cross_file(), cross)
+    assert load_stats(paths['head'], paths['tail'], cross).num_samples == \
+        5 * NUM_SAMPLES
+    # train_size must agree, and be in both files or in none
+    other = str(tmp_path / 'other.pth')
+    torch.save(_task_file('tail', 2, train_size=7), other)
+    with pytest.raises(ValueError, match='train_size'):
+        load_stats(paths['head'], other)
+    torch.save(_task_file('tail', 2), other)
+    with pytest.raises(ValueError, match=f'{other}: no train_size'):
+        load_stats(paths['head'], other)
+
+
 def test_sgd_noise_summed(tmp_path, artifacts):
     noise = {n: torch.full(s, 0.25) for n, (_, s) in PARAMS.items()}
     head = tmp_path / 'noisy_head.pth'
@@ -240,6 +266,7 @@ def _expect_error(artifacts, tmp_path, head=None, tail=None, cross=None):
          }), 'backbone.patch_embed.weight'),
     ('head', _task_file('tail', 1), "task is 'tail'"),
     ('head', _task_file('head', 1, format_version=2), 'format_version'),
+    ('tail', _task_file('tail', 2, train_size=0), 'train_size'),
     ('cross', _cross_file(num_samples=5), 'num_samples'),
     ('cross', _cross_file(k={'backbone.layers.0.weight': torch.zeros(4)}),
      'backbone.patch_embed.weight'),

@@ -110,6 +110,15 @@ def fisher_dataloader_cfg(cfg) -> dict:
     return loader
 
 
+def _train_size(runner) -> Optional[int]:
+    """Length of the runner's training dataset (the proxy's ``N``), or None
+    when it has none or its length is unknown."""
+    try:
+        return len(runner.train_dataloader.dataset)
+    except (AttributeError, RuntimeError, TypeError, KeyError):
+        return None
+
+
 def _with_progress(loader: Iterable) -> Iterator:
     """Yield the batches, with a progress bar on the main process."""
     bar = None
@@ -149,7 +158,9 @@ class FisherHook(Hook):
             ``'fisher_{task}.pth'``.
         dataloader (dict | DataLoader, optional): The Fisher pass data.
             Defaults to None: the training set with the test pipeline
-            (:func:`fisher_dataloader_cfg`).
+            (:func:`fisher_dataloader_cfg`). With other data (a subset, for
+            speed) the proxy's ``N`` stays the training set's size: the
+            file records it as ``train_size``.
         chunk_size (int): Samples per ``vmap`` call (memory bound).
             Defaults to 32.
         num_model_samples (int): Label draws per sample for ``h``.
@@ -215,10 +226,18 @@ class FisherHook(Hook):
             chunk_size=self.chunk_size,
             max_samples=rank_sample_limit(loader))
         check_statistics(stats)
+        train_size = _train_size(runner)
         if is_main_process():
-            save_task_stats(path, model, stats, meta=dict(source='FisherHook'))
+            save_task_stats(
+                path,
+                model,
+                stats,
+                meta=dict(source='FisherHook'),
+                train_size=train_size)
             runner.logger.info(f'FisherHook: wrote {path} (task={task}, '
-                               f'N={stats["num_samples"]}, '
+                               f'averaged over {stats["num_samples"]} '
+                               f'samples, proxy N = '
+                               f'{train_size or stats["num_samples"]}, '
                                f'{time.perf_counter() - start:.1f} s)')
         barrier()
 

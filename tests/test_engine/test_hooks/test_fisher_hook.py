@@ -96,6 +96,7 @@ def test_runner_writes_stats_for_search(tmp_path):
         obj = load_task_stats(str(path), task)
         meta = obj['meta']
         assert obj['num_samples'] == len(runner.train_dataloader.dataset)
+        assert obj['train_size'] == obj['num_samples']
         assert meta['source'] == 'FisherHook' and meta['task'] == task
         assert meta['num_classes'] == K and len(meta['class_counts']) == K
         assert meta['fingerprint'] == body_fingerprint(runner.model)
@@ -129,6 +130,22 @@ def test_runner_writes_stats_for_search(tmp_path):
     assert 0 <= result['chosen']['C'] <= 2
     assert 0.0 <= result['chosen']['w_A'] <= 1.0
     assert result['N'] == cross['num_samples']
+
+
+def test_other_fisher_data_keeps_the_training_n(tmp_path):
+    held_out = dict(
+        batch_size=64,
+        num_workers=0,
+        dataset=dict(
+            type='SklearnDigits', split='test', pipeline=TEST_PIPELINE),
+        sampler=dict(type='DefaultSampler', shuffle=False))
+    runner = Runner.from_cfg(
+        runner_cfg(tmp_path, 'head', dataloader=held_out))
+    runner.train()
+    obj = load_task_stats(str(tmp_path / 'fisher_head.pth'), 'head')
+    assert obj['num_samples'] == len(runner.test_dataloader.dataset)
+    assert obj['train_size'] == len(runner.train_dataloader.dataset)
+    assert obj['train_size'] != obj['num_samples']
 
 
 def test_fisher_dataloader_cfg():
