@@ -354,8 +354,7 @@ class Benchmark:
 
         def build():
             ckpts = {
-                t: _read_json(self.stage1_done(seed, t))['artifacts']
-                ['checkpoint']
+                t: done_artifact(self.stage1_done(seed, t), 'checkpoint')
                 for t in ('head', 'tail')
             }
             assembled = osp.join(work, 'assembled.pth')
@@ -552,6 +551,16 @@ def _resolve(path: str) -> str:
 def _read_json(path: str) -> dict:
     with open(path, encoding='utf-8') as f:
         return json.load(f)
+
+
+def done_artifact(done_path: str, name: str) -> str:
+    """An artifact of a pipeline step's ``done.json`` as an absolute path
+    (the StageRunner stores paths relative to the pipeline's work dir, the
+    parent of the step folder)."""
+    path = _read_json(done_path)['artifacts'][name]
+    if osp.isabs(path):
+        return path
+    return osp.join(osp.dirname(osp.dirname(osp.abspath(done_path))), path)
 
 
 def _read_metrics(path: str) -> dict:

@@ -8,7 +8,8 @@ artifacts under ``work_dir/<step>/``. A step is finished when its
 exists; finished steps are skipped on rerun, and a step that was killed
 mid-training resumes from its last epoch checkpoint. When a step has to run
 again (its settings changed, or an artifact was removed), every later step
-runs again too.
+runs again too. ``done.json`` stores the paths under the pipeline's work
+dir relative to it, so a moved or copied work dir resumes the same way.
 
 ======================  ====================================================
 step                    artifacts (under ``work_dir/<step>/``)
@@ -159,13 +160,40 @@ class StageRunner(BaseLoop):
     def step_dir(self, step: str) -> str:
         return osp.join(self.root, step)
 
+    def relative(self, obj):
+        """``obj`` with every absolute path inside the work dir made
+        relative to it (strings in nested dicts and lists)."""
+        if isinstance(obj, dict):
+            return {k: self.relative(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [self.relative(v) for v in obj]
+        if isinstance(obj, str) and osp.isabs(obj):
+            rel = osp.relpath(obj, self.root)
+            if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
+                return rel
+        return obj
+
+    def absolute(self, path: str) -> str:
+        """A ``done.json`` artifact path, resolved against the work dir."""
+        return path if osp.isabs(path) else osp.join(self.root, path)
+
     def read_done(self, step: str) -> Optional[dict]:
-        """The ``done.json`` of a finished step, or None."""
+        """The ``done.json`` of a finished step, or None.
+
+        Its ``key`` comes back with work-dir paths relative (also for files
+        written with absolute paths), its ``artifacts`` as absolute paths.
+        """
         path = osp.join(self.step_dir(step), DONE_FILE)
         if not osp.isfile(path):
             return None
         with open(path, encoding='utf-8') as f:
-            return json.load(f)
+            done = json.load(f)
+        done['key'] = self.relative(done.get('key'))
+        done['artifacts'] = {
+            name: self.absolute(p)
+            for name, p in done.get('artifacts', {}).items()
+        }
+        return done
 
     def is_done(self, step: str, key: dict) -> bool:
         """Whether ``step`` finished with the same ``key`` and all of its
@@ -174,7 +202,7 @@ class StageRunner(BaseLoop):
                 step) >= self._rerun_from:
             return False
         done = self.read_done(step)
-        if done is None or done.get('key') != key:
+        if done is None or done.get('key') != self.relative(key):
             return False
         return all(osp.isfile(p) for p in done.get('artifacts', {}).values())
 
@@ -182,15 +210,15 @@ class StageRunner(BaseLoop):
                   seconds: float, **info) -> dict:
         done = dict(
             step=step,
-            key=key,
-            artifacts=artifacts,
+            key=self.relative(key),
+            artifacts=self.relative(artifacts),
             seconds=round(seconds, 3),
             finished=time.strftime('%Y-%m-%d %H:%M:%S'),
             **info)
         if is_main_process():
             atomic_json_dump(done, osp.join(self.step_dir(step), DONE_FILE))
         barrier()
-        return done
+        return dict(done, artifacts=artifacts)
 
     def run_step(self, step: str, key: dict, work: Callable[[], Dict]) -> dict:
         """Run ``work`` unless ``step`` is already done with ``key``."""

@@ -77,6 +77,14 @@ def train(config: Path, work_dir: Path, log_file: Path, *options, **popen):
                                 **popen)
 
 
+def artifact(work_dir: Path, step: str, name: str) -> str:
+    """A step's artifact; done.json holds it relative to the work dir."""
+    path = json.loads(
+        (work_dir / step / 'done.json').read_text())['artifacts'][name]
+    assert not os.path.isabs(path), path
+    return str(work_dir / path)
+
+
 @pytest.fixture(scope='module')
 def killed_then_resumed(tmp_path_factory):
     """Run the pipeline, kill it once stage 2 is done, run it again."""
@@ -92,9 +100,7 @@ def killed_then_resumed(tmp_path_factory):
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     assert stage2_done.exists(), (tmp / 'first.log').read_text()[-3000:]
-    stage1_ckpt = json.loads(
-        (work_dir / 'stage1_head' /
-         'done.json').read_text())['artifacts']['checkpoint']
+    stage1_ckpt = artifact(work_dir, 'stage1_head', 'checkpoint')
     stage1_mtime = os.path.getmtime(stage1_ckpt)
 
     second = train(config, work_dir, tmp / 'second.log')
@@ -113,13 +119,36 @@ def test_resume_skips_finished_steps(killed_then_resumed):
     assert os.path.getmtime(stage1_ckpt) == stage1_mtime
 
 
+def test_a_moved_work_dir_resumes(killed_then_resumed, tmp_path):
+    """done.json paths are relative: a copy of a finished work dir (the
+    original removed from view by renaming) skips every step."""
+    import shutil
+    source = killed_then_resumed[0]
+    moved = tmp_path / 'moved'
+    shutil.copytree(source, moved)
+    hidden = source.with_name(source.name + '_hidden')
+    source.rename(hidden)
+    try:
+        proc = train(source.parent / 'pipeline.py', moved,
+                     tmp_path / 'moved.log')
+        proc.wait(timeout=300)
+    finally:
+        hidden.rename(source)
+    log = (tmp_path / 'moved.log').read_text()
+    assert proc.returncode == 0, log[-5000:]
+    for step in ('stage1_head', 'stage1_tail', 'fisher_cross', 'search',
+                 'stage2', 'assemble', 'refine', 'test'):
+        assert f'[OSDTW] {step}: done, skipped' in log, step
+
+
 def test_every_step_leaves_its_artifacts(killed_then_resumed):
     work_dir = killed_then_resumed[0]
     for step in ('stage1_head', 'stage1_tail', 'fisher_cross', 'search',
                  'stage2', 'assemble', 'refine', 'test'):
         done = json.loads((work_dir / step / 'done.json').read_text())
-        for path in done['artifacts'].values():
-            assert Path(path).is_file(), (step, path)
+        for name in done['artifacts']:
+            assert Path(artifact(work_dir, step, name)).is_file(), (step,
+                                                                    name)
     search = json.loads((work_dir / 'search' / 'search.json').read_text())
     assert 0 <= search['chosen']['C'] <= 4
     assert 0.05 <= search['chosen']['w_A'] <= 0.95
@@ -178,16 +207,15 @@ def test_exact_mode_shares_exactly_c_blocks(killed_then_resumed, tmp_path):
     assert '[OSDTW] stage2: running' in log
     init = torch.load(work_dir / 'stage2' / 'init_from_stage1.pth')
     stage1 = torch.load(
-        json.loads((source / 'stage1_head' /
-                    'done.json').read_text())['artifacts']['checkpoint'],
-        weights_only=False)
+        artifact(source, 'stage1_head', 'checkpoint'), weights_only=False)
     torch.testing.assert_close(
         init['state_dict']['decoders.head.layers.3.ffn.layers.1.weight'],
         stage1['state_dict']['backbone.layers.3.ffn.layers.1.weight'])
     stage2 = json.loads((work_dir / 'stage2' / 'done.json').read_text())
     assert stage2['key']['shared_depth'] == 2
     state = torch.load(
-        stage2['artifacts']['checkpoint'], weights_only=False)['state_dict']
+        artifact(work_dir, 'stage2', 'checkpoint'),
+        weights_only=False)['state_dict']
     assert 'backbone.layers.1.ln1.weight' in state
     assert 'backbone.layers.2.ln1.weight' not in state
     report = json.loads((work_dir / 'test' / 'report.json').read_text())
