@@ -208,6 +208,20 @@ def train_epoch(model, batches) -> None:
         optim.step()
 
 
+def fused_attention_fisher(model, batches, chunk_size: int):
+    """``fisher_statistics`` as before the math-kernel change: the fused
+    attention kernel, which ``vmap`` runs once per sample (no batching
+    rule)."""
+    import contextlib
+    from unittest import mock
+
+    from mmpretrain_osdtw.osdtw import fisher
+    with mock.patch.object(fisher, 'sdpa_kernel',
+                           lambda *_: contextlib.nullcontext()):
+        return fisher.fisher_statistics(
+            model, batches, num_model_samples=1, chunk_size=chunk_size)
+
+
 def bench_fisher(args) -> List[dict]:
     from mmpretrain_osdtw.osdtw.fisher import fisher_statistics
     header('1. per-sample diagonal Fisher (v and h, one drawn label)')
@@ -237,6 +251,8 @@ def bench_fisher(args) -> List[dict]:
             'torch.func16':
             lambda: fisher_statistics(
                 model, fisher_batches, num_model_samples=1, chunk_size=16),
+            'fused':
+            lambda: fused_attention_fisher(model, fisher_batches, 64),
             'loop':
             lambda: loop_fisher(model, fisher_batches),
             'epoch':
@@ -249,6 +265,7 @@ def bench_fisher(args) -> List[dict]:
             N=num,
             func_s=t['torch.func'],
             func_chunk16_s=t['torch.func16'],
+            func_fused_attention_s=t['fused'],
             loop_s=t['loop'],
             epoch_s=t['epoch'],
             speedup_vs_loop=t['loop'] / t['torch.func'],
@@ -257,7 +274,8 @@ def bench_fisher(args) -> List[dict]:
         rows.append(row)
         print(f'{name}: {nparams / 1e6:.2f}M params, N={num}: torch.func '
               f'{t["torch.func"]:.2f} s (vmap chunk 64; chunk 16: '
-              f'{t["torch.func16"]:.2f} s), per-sample loop '
+              f'{t["torch.func16"]:.2f} s; fused attention kernel under vmap:'
+              f' {t["fused"]:.2f} s), per-sample loop '
               f'{t["loop"]:.2f} s, one training epoch (batch 32) '
               f'{t["epoch"]:.2f} s')
         print(f'  speed-up vs loop: {row["speedup_vs_loop"]:.1f}x '
