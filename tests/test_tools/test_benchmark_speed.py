@@ -3,6 +3,7 @@ import importlib.util
 import math
 from pathlib import Path
 
+import pytest
 import torch
 
 import mmpretrain_osdtw  # noqa: F401
@@ -34,6 +35,7 @@ def test_loop_baseline_computes_the_same_statistics():
             stats['h'][name], h_sum[name] / 6, rtol=1e-4, atol=1e-9)
 
 
+@pytest.mark.filterwarnings('ignore:There is a performance drop')
 def test_fused_attention_variant_agrees():
     model, batches = _tiny()
     ref = fisher_statistics(model, batches, chunk_size=4)
