@@ -456,6 +456,43 @@ def rank_sample_limit(data_loader) -> Optional[int]:
     return None
 
 
+def sample_limit(data_loader,
+                 max_samples: Optional[int] = None) -> Optional[int]:
+    """Samples this rank uses: its genuine ones, and at most its share of
+    ``max_samples`` in all.
+
+    Rank ``r`` of ``W`` takes ``len(range(r, M, W))`` samples, ``M =
+    min(max_samples, len(dataset))``: the first ``M`` positions of the
+    sampler's global order, each once over all ranks. With a shuffling
+    sampler that is a random subset fixed by the sampler's seed.
+
+    Args:
+        data_loader: A ``DataLoader``.
+        max_samples (int, optional): Samples in all (all ranks); None: every
+            genuine sample (:func:`rank_sample_limit`).
+
+    Returns:
+        int | None: This rank's limit, or None for no limit.
+
+    Raises:
+        ValueError: If ``max_samples`` is not an int >= 1.
+    """
+    limit = rank_sample_limit(data_loader)
+    if max_samples is None:
+        return limit
+    if isinstance(max_samples, bool) or not isinstance(
+            max_samples, int) or max_samples < 1:
+        raise ValueError(f'max_samples must be an int >= 1, got '
+                         f'{max_samples!r}')
+    rank, world = 0, 1
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        rank, world = torch_dist.get_rank(), torch_dist.get_world_size()
+    size = _dataset_size(data_loader)
+    total = max_samples if size is None else min(max_samples, size)
+    own = len(range(rank, total, world))
+    return own if limit is None else min(limit, own)
+
+
 def _dataset_size(data_loader) -> Optional[int]:
     dataset = getattr(data_loader, 'dataset', None)
     try:
@@ -510,10 +547,13 @@ def _reduced_count(count: int, device: torch.device) -> int:
     return int(round(float(total)))
 
 
-def _check_total(num_samples: int, data_loader) -> None:
+def _check_total(num_samples: int, data_loader,
+                 max_samples: Optional[int]) -> None:
     if num_samples == 0:
         raise ValueError('the Fisher pass saw no sample (empty data loader)')
     expected = _dataset_size(data_loader)
+    if expected is not None and max_samples is not None:
+        expected = min(expected, max_samples)
     if expected is not None and expected != num_samples:
         warnings.warn(f'the Fisher pass averaged over {num_samples} samples '
                       f'but the dataset has {expected} (drop_last, or a '
@@ -563,8 +603,10 @@ def fisher_statistics(model: nn.Module,
             ``h``. Defaults to 1.
         seed (int): Seed of the label draws. Defaults to 0.
         chunk_size (int): Samples per ``vmap`` call. Defaults to 32.
-        max_samples (int, optional): Use at most this many samples of this
-            rank; default :func:`rank_sample_limit` (skips sampler padding).
+        max_samples (int, optional): Use at most this many samples in all
+            (over all ranks: the first ones of the sampler's order, see
+            :func:`sample_limit`); default every sample (the padding of
+            distributed samplers is skipped).
 
     Returns:
         dict: ``v`` and ``h`` (``{name: float64 CPU tensor}``, every
@@ -582,8 +624,7 @@ def fisher_statistics(model: nn.Module,
             num_model_samples, int) or num_model_samples < 1:
         raise ValueError('num_model_samples must be an int >= 1, got '
                          f'{num_model_samples!r}')
-    if max_samples is None:
-        max_samples = rank_sample_limit(data_loader)
+    rank_limit = sample_limit(data_loader, max_samples)
     device, dtype = _model_dtype(model)
     stream = TASK_STREAMS[head.task]
     count = 0
@@ -591,7 +632,7 @@ def fisher_statistics(model: nn.Module,
         params = _trainable(model)
         offset = logit_offset(head, dtype).to(device)
         v_sum, h_sum = _new_sums(params), _new_sums(params)
-        for batch in _batches_limited(data_loader, max_samples):
+        for batch in _batches_limited(data_loader, rank_limit):
             inputs, samples = _preprocess(model, batch)
             ids = _sample_ids(samples, count)
             targets = head.task_targets(samples).to(device, dtype)
@@ -607,7 +648,7 @@ def fisher_statistics(model: nn.Module,
             count += len(ids)
     _all_reduce(list(v_sum.values()) + list(h_sum.values()))
     num_samples = _reduced_count(count, device)
-    _check_total(num_samples, data_loader)
+    _check_total(num_samples, data_loader, max_samples)
     return dict(
         v=_means(v_sum, num_samples),
         h=_means(h_sum, num_samples),
@@ -688,8 +729,7 @@ def cross_task_statistics(model_head: nn.Module,
     """
     _check_cross_models(model_head, model_tail)
     _check_chunk(chunk_size)
-    if max_samples is None:
-        max_samples = rank_sample_limit(data_loader)
+    rank_limit = sample_limit(data_loader, max_samples)
     names = shared_param_names(model_head, model_tail)
     device, dtype = _model_dtype(model_head)
     count = 0
@@ -698,7 +738,7 @@ def cross_task_statistics(model_head: nn.Module,
         params = [_trainable(m, names) for m in models]
         offsets = [logit_offset(m.head, dtype).to(device) for m in models]
         k_sum = _new_sums(params[0])
-        for batch in _batches_limited(data_loader, max_samples):
+        for batch in _batches_limited(data_loader, rank_limit):
             data = [_preprocess(m, batch) for m in models]
             inputs = data[0][0]
             if not torch.equal(inputs, data[1][0]):
@@ -719,7 +759,7 @@ def cross_task_statistics(model_head: nn.Module,
             count += inputs.shape[0]
     _all_reduce(k_sum.values())
     num_samples = _reduced_count(count, device)
-    _check_total(num_samples, data_loader)
+    _check_total(num_samples, data_loader, max_samples)
     return dict(
         k=_means(k_sum, num_samples),
         num_samples=num_samples,

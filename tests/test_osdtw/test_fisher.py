@@ -22,8 +22,9 @@ from mmpretrain_osdtw.osdtw.fisher import (TASK_STREAMS, body_fingerprint,
                                            fisher_statistics, label_uniforms,
                                            param_layer_map,
                                            per_sample_task_grads,
-                                           rank_sample_limit, save_cross_stats,
-                                           save_task_stats, task_stats_dict)
+                                           rank_sample_limit, sample_limit,
+                                           save_cross_stats, save_task_stats,
+                                           task_stats_dict)
 from mmpretrain_osdtw.osdtw.search import (load_stats, load_task_stats,
                                            run_search)
 
@@ -235,6 +236,19 @@ def test_h_reproducible_and_independent_of_chunks_and_batches():
     assert not torch.equal(draws, label_uniforms([100, 101], 3, 2, 1, 2))
 
 
+def test_sample_limit():
+    items = make_items(7)
+    assert sample_limit(loader(items)) is None
+    assert sample_limit(loader(items), 5) == 5
+    assert sample_limit(loader(items), 50) == 7
+    padded = DefaultSampler(items, shuffle=False, round_up=True)
+    padded.rank, padded.world_size = 1, 2  # as on rank 1 of 2
+    assert sample_limit(loader(items, 2, padded)) == 3
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match='max_samples'):
+            sample_limit(loader(items), bad)
+
+
 def test_max_samples_and_float32_model():
     model = build_model('head').float()
     items = make_items(6)
@@ -388,9 +402,11 @@ def _ddp_worker(rank, world, port, state_path, out_dir):
                 seed=3,
                 chunk_size=1)
             cross = cross_task_statistics(models['head'], models['tail'], data)
+            subset = fisher_statistics(
+                models['tail'], data, seed=3, max_samples=5)
             if rank == 0:
                 torch.save(
-                    dict(stats=stats, cross=cross),
+                    dict(stats=stats, cross=cross, subset=subset),
                     os.path.join(out_dir, f'{name}.pth'))
     finally:
         dist.destroy_process_group()
@@ -405,6 +421,8 @@ def test_distributed_equals_single_process(tmp_path):
         models['tail'], loader(items), num_model_samples=2, seed=3)
     single_k = cross_task_statistics(models['head'], models['tail'],
                                      loader(items))
+    # max_samples counts over all ranks: the first 5 of the global order
+    first5 = fisher_statistics(models['tail'], loader(items[:5]), seed=3)
     # fork: the children skip re-importing torch/mmpretrain (one thread in
     # the parent, see conftest.py, so forking is safe).
     context = mp.start_processes(
@@ -426,3 +444,6 @@ def test_distributed_equals_single_process(tmp_path):
         assert_close(out['stats']['v'], single['v'], rtol=1e-10)
         assert_close(out['stats']['h'], single['h'], rtol=1e-10)
         assert_close(out['cross']['k'], single_k['k'], rtol=1e-10)
+        assert out['subset']['num_samples'] == 5
+        assert_close(out['subset']['v'], first5['v'], rtol=1e-10)
+        assert_close(out['subset']['h'], first5['h'], rtol=1e-10)

@@ -26,8 +26,7 @@ from torch import nn
 from mmpretrain_osdtw.apis import build_model
 from mmpretrain_osdtw.osdtw.fisher import (check_statistics,
                                            cross_task_statistics,
-                                           fisher_statistics,
-                                           rank_sample_limit, save_cross_stats,
+                                           fisher_statistics, save_cross_stats,
                                            save_task_stats, task_head)
 
 FISHER_SAMPLER = dict(type='DefaultSampler', shuffle=False, round_up=False)
@@ -62,7 +61,7 @@ def _replace_pipelines(dataset_cfg, pipeline: list) -> int:
     return count
 
 
-def fisher_dataloader_cfg(cfg) -> dict:
+def fisher_dataloader_cfg(cfg, shuffle: bool = False) -> dict:
     """Dataloader config of the Fisher pass: training data, test pipeline.
 
     A copy of ``cfg.train_dataloader`` whose dataset pipelines (also inside
@@ -73,6 +72,10 @@ def fisher_dataloader_cfg(cfg) -> dict:
 
     Args:
         cfg (Config | dict): The runner's config.
+        shuffle (bool): Shuffle the samples (seeded by the seed given to
+            ``build_dataloader``): for a ``max_samples`` subset, which
+            takes the first samples of the sampler's order. Defaults to
+            False.
 
     Returns:
         dict: The dataloader config, for ``Runner.build_dataloader``.
@@ -105,7 +108,7 @@ def fisher_dataloader_cfg(cfg) -> dict:
                          '`pipeline` to replace by the test pipeline; pass '
                          '`dataloader=` to the hook')
     loader.pop('batch_sampler', None)
-    loader['sampler'] = dict(FISHER_SAMPLER)
+    loader['sampler'] = dict(FISHER_SAMPLER, shuffle=shuffle)
     loader['persistent_workers'] = False
     return loader
 
@@ -166,6 +169,12 @@ class FisherHook(Hook):
         num_model_samples (int): Label draws per sample for ``h``.
             Defaults to 1.
         seed (int): Seed of the label draws. Defaults to 0.
+        max_samples (int, optional): Average over at most this many samples
+            (all ranks together): the first ones of the loader's sampler,
+            a random subset fixed by the run's seed when it shuffles (the
+            default loader keeps the training sampler). The pass costs
+            time in proportion; the proxy's ``N`` stays the training set's
+            size (``train_size``). Defaults to None (every sample).
 
     Example:
         >>> custom_hooks = [dict(type='ClassCountsHook'),
@@ -179,14 +188,18 @@ class FisherHook(Hook):
                  dataloader: Optional[Union[dict, Iterable]] = None,
                  chunk_size: int = 32,
                  num_model_samples: int = 1,
-                 seed: int = 0) -> None:
+                 seed: int = 0,
+                 max_samples: Optional[int] = None) -> None:
         if '{task}' not in out_file and not out_file.endswith('.pth'):
             raise ValueError('FisherHook: out_file must end with .pth or '
                              f'contain {{task}}, got {out_file!r}')
         _check_int('chunk_size', chunk_size, 1)
         _check_int('num_model_samples', num_model_samples, 1)
         _check_int('seed', seed, 0)
+        if max_samples is not None:
+            _check_int('max_samples', max_samples, 1)
         self.out_file = out_file
+        self.max_samples = max_samples
         self.dataloader = dataloader
         self.chunk_size = chunk_size
         self.num_model_samples = num_model_samples
@@ -204,7 +217,9 @@ class FisherHook(Hook):
     def _build_loader(self, runner) -> Iterable:
         if self.dataloader is None:
             return runner.build_dataloader(
-                fisher_dataloader_cfg(runner.cfg), seed=runner.seed)
+                fisher_dataloader_cfg(
+                    runner.cfg, shuffle=self.max_samples is not None),
+                seed=runner.seed)
         if isinstance(self.dataloader, dict):
             return runner.build_dataloader(
                 copy.deepcopy(self.dataloader), seed=runner.seed)
@@ -224,7 +239,7 @@ class FisherHook(Hook):
             num_model_samples=self.num_model_samples,
             seed=self.seed,
             chunk_size=self.chunk_size,
-            max_samples=rank_sample_limit(loader))
+            max_samples=self.max_samples)
         check_statistics(stats)
         train_size = _train_size(runner)
         if is_main_process():
@@ -266,7 +281,8 @@ def cross_fisher_from_configs(
         models: Dict[str, Tuple[object, str]],
         out_file: str,
         chunk_size: int = 32,
-        dataloader: Optional[Union[dict, Iterable]] = None) -> str:
+        dataloader: Optional[Union[dict, Iterable]] = None,
+        max_samples: Optional[int] = None) -> str:
     """Compute and save ``fisher_cross.pth`` from the two stage-1 models.
 
     Builds both task models from their configs and checkpoints, reads the
@@ -281,7 +297,12 @@ def cross_fisher_from_configs(
         out_file (str): Target ``.pth`` file.
         chunk_size (int): Samples per ``vmap`` call. Defaults to 32.
         dataloader (dict | DataLoader, optional): The data; default
-            :func:`fisher_dataloader_cfg` of the head config.
+            :func:`fisher_dataloader_cfg` of the head config, built with the
+            head config's ``randomness.seed`` (so that a ``max_samples``
+            subset is the one the head task's FisherHook used).
+        max_samples (int, optional): As in :class:`FisherHook`; use the
+            same value as the stage-1 hooks (the search checks that the
+            sample counts agree).
 
     Returns:
         str: ``out_file``.
@@ -300,17 +321,20 @@ def cross_fisher_from_configs(
     }
     head_cfg = models['head'][0]
     if dataloader is None:
-        dataloader = fisher_dataloader_cfg(head_cfg)
+        dataloader = fisher_dataloader_cfg(
+            head_cfg, shuffle=max_samples is not None)
     if isinstance(dataloader, dict):
         with DefaultScope.overwrite_default_scope(
                 head_cfg.get('default_scope', 'mmpretrain')):
-            dataloader = Runner.build_dataloader(copy.deepcopy(dataloader))
+            dataloader = Runner.build_dataloader(
+                copy.deepcopy(dataloader),
+                seed=head_cfg.get('randomness', {}).get('seed'))
     stats = cross_task_statistics(
         built['head'],
         built['tail'],
         _with_progress(dataloader),
         chunk_size=chunk_size,
-        max_samples=rank_sample_limit(dataloader))
+        max_samples=max_samples)
     if is_main_process():
         save_cross_stats(
             out_file,

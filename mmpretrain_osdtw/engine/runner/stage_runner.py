@@ -51,6 +51,7 @@ PIPELINE_STEPS = ('stage1_head', 'stage1_tail', 'fisher_cross', 'search',
                   'stage2', 'assemble', 'refine', 'test')
 STAGE2_MODES = ('truncate', 'exact')
 DONE_FILE = 'done.json'
+FISHER_KEYS = ('chunk_size', 'dataloader', 'max_samples')
 
 
 @LOOPS.register_module()
@@ -80,8 +81,11 @@ class StageRunner(BaseLoop):
         search (dict): Arguments of
             :func:`mmpretrain_osdtw.osdtw.search.run_search` (``variant``,
             ``mismatch``, ``w_step``, ``w_min``, ``w_max``).
-        fisher (dict): Arguments of the cross-task Fisher pass
-            (``chunk_size``).
+        fisher (dict): Fisher settings: ``chunk_size`` and ``dataloader``
+            of the cross-task pass, and ``max_samples`` (average the
+            statistics over a random subset of this many training images,
+            see :class:`~mmpretrain_osdtw.engine.hooks.FisherHook`), which
+            the loop also gives to the stage-1 configs' ``FisherHook``.
         shared_depth (int, optional): Use this C instead of the search's.
         head_weight (float, optional): Use this w_A instead of the
             search's.
@@ -132,6 +136,10 @@ class StageRunner(BaseLoop):
         self.stage2_mode = stage2_mode
         self.search_cfg = dict(search or {})
         self.fisher_cfg = dict(fisher or {})
+        unknown = sorted(set(self.fisher_cfg) - set(FISHER_KEYS))
+        if unknown:
+            raise ValueError(f'train_cfg.fisher has an unknown key '
+                             f'{unknown[0]!r}; known: {FISHER_KEYS}')
         self.shared_depth = shared_depth
         self.head_weight = head_weight
         self.stage_cfg_options = dict(stage_cfg_options or {})
@@ -250,6 +258,10 @@ class StageRunner(BaseLoop):
             cfg.merge_from_dict(copy.deepcopy(self.stage_cfg_options))
         if overrides:
             cfg.merge_from_dict(overrides)
+        if name.startswith('stage1_') and 'max_samples' in self.fisher_cfg:
+            for hook in cfg.get('custom_hooks', []):
+                if hook.get('type') == 'FisherHook':
+                    hook['max_samples'] = self.fisher_cfg['max_samples']
         outer = self._runner.cfg
         if outer.get('optim_wrapper', {}).get('type') == 'AmpOptimWrapper':
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
@@ -316,7 +328,10 @@ class StageRunner(BaseLoop):
                     f'{self.configs[step]} needs FisherHook in custom_hooks')
             return dict(artifacts=dict(checkpoint=ckpt, fisher=fisher))
 
-        return self.run_step(step, dict(config=self.configs[step]), work)
+        key = dict(config=self.configs[step])
+        if 'max_samples' in self.fisher_cfg:
+            key['fisher_max_samples'] = self.fisher_cfg['max_samples']
+        return self.run_step(step, key, work)
 
     def step_fisher_cross(self, stage1: dict) -> Dict[str, str]:
         step = 'fisher_cross'

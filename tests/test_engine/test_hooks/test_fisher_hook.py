@@ -148,6 +148,30 @@ def test_other_fisher_data_keeps_the_training_n(tmp_path):
     assert obj['train_size'] != obj['num_samples']
 
 
+def test_max_samples_averages_over_a_seeded_random_subset(tmp_path):
+    stats = {}
+    for run in ('a', 'b'):
+        runner = Runner.from_cfg(
+            runner_cfg(tmp_path / run, 'head', max_samples=50))
+        runner.train()
+        stats[run] = load_task_stats(
+            str(tmp_path / run / 'fisher_head.pth'), 'head')
+    obj = stats['a']
+    assert obj['num_samples'] == 50
+    assert obj['train_size'] == len(runner.train_dataloader.dataset)
+    for name, value in obj['v'].items():  # the same seed, the same subset
+        assert torch.equal(value, stats['b']['v'][name])
+    # a random subset, not the first 50 images in dataset order
+    first = FisherHook(max_samples=50, dataloader=runner.build_dataloader(
+        fisher_dataloader_cfg(runner.cfg)))
+    first.out_file = str(tmp_path / 'first.pth')
+    first.after_train(runner)
+    ordered = load_task_stats(str(tmp_path / 'first.pth'), 'head')
+    assert ordered['num_samples'] == 50
+    assert not all(
+        torch.equal(v, ordered['v'][n]) for n, v in obj['v'].items())
+
+
 def test_fisher_dataloader_cfg():
     cfg = runner_cfg('/tmp/unused', 'head')
     loader = fisher_dataloader_cfg(cfg)
@@ -155,6 +179,8 @@ def test_fisher_dataloader_cfg():
     assert loader['sampler'] == dict(
         type='DefaultSampler', shuffle=False, round_up=False)
     assert loader['persistent_workers'] is False
+    assert fisher_dataloader_cfg(cfg, shuffle=True)['sampler'] == dict(
+        type='DefaultSampler', shuffle=True, round_up=False)
     # the config itself is untouched
     assert cfg['train_dataloader']['dataset']['dataset'][
         'pipeline'] == TRAIN_PIPELINE
@@ -240,6 +266,7 @@ def test_all_zero_fisher_is_an_error(tmp_path):
     (dict(chunk_size=0), 'chunk_size'),
     (dict(num_model_samples=1.5), 'num_model_samples'),
     (dict(seed=-1), 'seed'),
+    (dict(max_samples=0), 'max_samples'),
 ])
 def test_bad_arguments(kwargs, key):
     with pytest.raises(ValueError, match=key):

@@ -237,3 +237,51 @@ def test_shared_depth_beyond_the_vit_is_a_clear_error(killed_then_resumed,
     assert proc.returncode != 0
     assert 'train_cfg.shared_depth=9 is outside 0..4' in log
     assert not (work_dir / 'stage2').exists()
+
+
+def test_fisher_max_samples_reaches_every_pass(killed_then_resumed, tmp_path):
+    """train_cfg.fisher.max_samples: the stage-1 FisherHooks and the cross
+    pass average over the same number of images; stage 1 is not retrained
+    (it resumes at its last epoch and only the hook runs)."""
+    import shutil
+    work_dir = tmp_path / 'work'
+    source = killed_then_resumed[0]
+    for step in ('stage1_head', 'stage1_tail'):
+        shutil.copytree(source / step, work_dir / step)
+    proc = train(
+        source.parent / 'pipeline.py',
+        work_dir,
+        tmp_path / 'subset.log',
+        '--cfg-options',
+        'train_cfg.fisher.max_samples=20',
+        start_new_session=True)
+    search_done = work_dir / 'search' / 'done.json'
+    deadline = time.time() + 240
+    while not search_done.exists() and proc.poll() is None:
+        assert time.time() < deadline, 'pipeline did not reach the search'
+        time.sleep(0.05)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    log = (tmp_path / 'subset.log').read_text()
+    assert search_done.exists(), log[-5000:]
+    for task in ('head', 'tail'):
+        stats = torch.load(work_dir / f'stage1_{task}' / f'fisher_{task}.pth')
+        assert stats['num_samples'] == 20 and stats['train_size'] == 41
+    cross = torch.load(work_dir / 'fisher_cross' / 'fisher_cross.pth')
+    assert cross['num_samples'] == 20
+    search = json.loads((work_dir / 'search' / 'search.json').read_text())
+    assert search['N'] == 41
+    assert '[OSDTW] stage1_head: running' in log
+    assert 'Epoch(train)' not in log  # resumed at the last epoch
+
+
+def test_unknown_fisher_key_is_a_clear_error(killed_then_resumed, tmp_path):
+    source = killed_then_resumed[0]
+    proc = train(source.parent / 'pipeline.py', tmp_path / 'work',
+                 tmp_path / 'bad.log', '--cfg-options',
+                 'train_cfg.fisher.max_sample=20')
+    proc.wait(timeout=300)
+    log = (tmp_path / 'bad.log').read_text()
+    assert proc.returncode != 0
+    assert "train_cfg.fisher has an unknown key 'max_sample'" in log
