@@ -1,7 +1,8 @@
 """OSDTW stage-1 Fisher statistics from a Runner.
 
 - :class:`FisherHook` writes a task model's ``fisher_<task>.pth`` when its
-  training ends;
+  training ends (:func:`task_fisher_from_config` does the same for a model
+  trained elsewhere, e.g. in a ``TaskPairClassifier``);
 - :func:`cross_fisher_from_configs` writes ``fisher_cross.pth`` from the two
   trained stage-1 models (config + checkpoint each).
 
@@ -20,7 +21,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner, load_checkpoint
 from mmengine.utils import ProgressBar
-from mmpretrain.registry import HOOKS
+from mmpretrain.registry import DATASETS, HOOKS
 from torch import nn
 
 from mmpretrain_osdtw.apis import build_model
@@ -214,24 +215,44 @@ class FisherHook(Hook):
         """Fail before training when the model has no task head."""
         task_head(self._model(runner), owner='FisherHook')
 
-    def _build_loader(self, runner) -> Iterable:
-        if self.dataloader is None:
-            return runner.build_dataloader(
-                fisher_dataloader_cfg(
-                    runner.cfg, shuffle=self.max_samples is not None),
-                seed=runner.seed)
-        if isinstance(self.dataloader, dict):
-            return runner.build_dataloader(
-                copy.deepcopy(self.dataloader), seed=runner.seed)
-        return self.dataloader
+    def build_loader(self, cfg, seed: Optional[int]) -> Iterable:
+        """The Fisher pass data for the training config ``cfg``.
 
-    def after_train(self, runner) -> None:
-        """Compute, check and save the statistics of the head's task."""
-        model = self._model(runner)
+        Args:
+            cfg (Config): The (stage-1) training config.
+            seed (int, optional): Seed of the sampler (the run's seed).
+
+        Returns:
+            Iterable: The data loader.
+        """
+        loader = self.dataloader
+        if loader is None:
+            loader = fisher_dataloader_cfg(
+                cfg, shuffle=self.max_samples is not None)
+        if not isinstance(loader, dict):
+            return loader
+        with DefaultScope.overwrite_default_scope(
+                cfg.get('default_scope', 'mmpretrain')):
+            return Runner.build_dataloader(copy.deepcopy(loader), seed=seed)
+
+    def write(self, model: nn.Module, loader: Iterable, work_dir: str,
+              train_size: Optional[int], logger) -> str:
+        """Compute, check and save the statistics of the model's task.
+
+        Args:
+            model (nn.Module): The trained task model (unwrapped).
+            loader (Iterable): The Fisher pass data.
+            work_dir (str): Where a relative ``out_file`` goes.
+            train_size (int, optional): The training set's size (the
+                proxy's ``N``), recorded as ``train_size``.
+            logger: Where the summary line goes.
+
+        Returns:
+            str: The file written.
+        """
         task = task_head(model, owner='FisherHook').task
-        path = osp.join(runner.work_dir, self.out_file.format(task=task))
+        path = osp.join(work_dir, self.out_file.format(task=task))
         start = time.perf_counter()
-        loader = self._build_loader(runner)
         stats = fisher_statistics(
             model,
             _with_progress(loader),
@@ -241,7 +262,6 @@ class FisherHook(Hook):
             chunk_size=self.chunk_size,
             max_samples=self.max_samples)
         check_statistics(stats)
-        train_size = _train_size(runner)
         if is_main_process():
             save_task_stats(
                 path,
@@ -249,12 +269,62 @@ class FisherHook(Hook):
                 stats,
                 meta=dict(source='FisherHook'),
                 train_size=train_size)
-            runner.logger.info(f'FisherHook: wrote {path} (task={task}, '
-                               f'averaged over {stats["num_samples"]} '
-                               f'samples, proxy N = '
-                               f'{train_size or stats["num_samples"]}, '
-                               f'{time.perf_counter() - start:.1f} s)')
+            logger.info(f'FisherHook: wrote {path} (task={task}, averaged '
+                        f'over {stats["num_samples"]} samples, proxy N = '
+                        f'{train_size or stats["num_samples"]}, '
+                        f'{time.perf_counter() - start:.1f} s)')
         barrier()
+        return path
+
+    def after_train(self, runner) -> None:
+        """Compute, check and save the statistics of the head's task."""
+        model = self._model(runner)
+        task_head(model, owner='FisherHook')
+        self.write(model, self.build_loader(runner.cfg, runner.seed),
+                   runner.work_dir, _train_size(runner), runner.logger)
+
+
+def task_fisher_from_config(cfg, checkpoint: str, work_dir: str,
+                            logger) -> str:
+    """Run the ``FisherHook`` of a stage-1 config on a trained checkpoint.
+
+    What the hook does after training, for a model trained elsewhere (the
+    task models of a ``TaskPairClassifier``): the hook's settings come from
+    ``cfg.custom_hooks``, the sampler seed from ``cfg.randomness.seed``.
+
+    Args:
+        cfg (Config): The task's stage-1 config (with a ``FisherHook``).
+        checkpoint (str): The task model's checkpoint.
+        work_dir (str): Where the statistics file goes.
+        logger: Where the summary line goes.
+
+    Returns:
+        str: The statistics file.
+
+    Raises:
+        KeyError: If the config has no ``FisherHook``.
+    """
+    entries = [
+        h for h in cfg.get('custom_hooks', []) or []
+        if h.get('type') in ('FisherHook', FisherHook)
+    ]
+    if not entries:
+        raise KeyError(f'{cfg.filename}: no FisherHook in custom_hooks')
+    hook_cfg = dict(entries[0])
+    hook_cfg.pop('type')
+    hook_cfg.pop('priority', None)
+    hook = FisherHook(**hook_cfg)
+    seed = cfg.get('randomness', {}).get('seed')
+    loader = hook.build_loader(cfg, seed)
+    train_size = None
+    if hook.dataloader is None:
+        train_size = len(loader.dataset)
+    else:
+        with DefaultScope.overwrite_default_scope(
+                cfg.get('default_scope', 'mmpretrain')):
+            train_size = len(DATASETS.build(cfg.train_dataloader.dataset))
+    model = build_task_model(cfg, checkpoint)
+    return hook.write(model, loader, work_dir, train_size, logger)
 
 
 # ------------------------------------------------- cross-task statistics

@@ -14,8 +14,12 @@ dir relative to it, so a moved or copied work dir resumes the same way.
 ======================  ====================================================
 step                    artifacts (under ``work_dir/<step>/``)
 ======================  ====================================================
-``stage1_head``         epoch checkpoints, ``fisher_head.pth`` (FisherHook)
-``stage1_tail``         epoch checkpoints, ``fisher_tail.pth`` (FisherHook)
+``stage1_pair``         only with ``stage1_pair`` set: epoch checkpoints of
+                        a ``TaskPairClassifier`` (both tasks, one data pass)
+``stage1_head``         epoch checkpoints, ``fisher_head.pth`` (FisherHook);
+                        with ``stage1_pair``: ``head_from_pair.pth`` (the
+                        pair's head-task model) and ``fisher_head.pth``
+``stage1_tail``         the same for the tail task
 ``fisher_cross``        ``fisher_cross.pth`` (cross-task term k)
 ``search``              ``search.json``, ``proxy_heatmap.png``
 ``stage2``              epoch checkpoints of the weighted joint model
@@ -42,16 +46,36 @@ from mmpretrain_osdtw.apis import (build_model, load_config,
                                    prepare_distributed,
                                    set_default_dataloader_cfg)
 from mmpretrain_osdtw.evaluation import format_shot_table
+from mmpretrain_osdtw.models.classifiers import split_task_pair_state
 from mmpretrain_osdtw.osdtw.assemble import (assemble_from_config,
                                              load_stage1_decoders,
                                              save_model_checkpoint)
-from mmpretrain_osdtw.utils import atomic_json_dump, atomic_write_text
+from mmpretrain_osdtw.utils import (atomic_json_dump, atomic_torch_save,
+                                    atomic_write_text)
 
-PIPELINE_STEPS = ('stage1_head', 'stage1_tail', 'fisher_cross', 'search',
-                  'stage2', 'assemble', 'refine', 'test')
+PIPELINE_STEPS = ('stage1_pair', 'stage1_head', 'stage1_tail',
+                  'fisher_cross', 'search', 'stage2', 'assemble', 'refine',
+                  'test')
 STAGE2_MODES = ('truncate', 'exact')
 DONE_FILE = 'done.json'
 FISHER_KEYS = ('chunk_size', 'dataloader', 'max_samples')
+
+
+def split_pair_checkpoint(pair_ckpt: str, task: str, out_file: str) -> str:
+    """Write the ``task`` model of a ``TaskPairClassifier`` checkpoint as
+    an ``ImageClassifier`` checkpoint (atomically)."""
+    import torch
+    state = torch.load(pair_ckpt, map_location='cpu', weights_only=False)
+    try:
+        task_state = split_task_pair_state(state['state_dict'])[task]
+    except KeyError as err:
+        raise KeyError(f'{pair_ckpt}: {err.args[0]}') from None
+    atomic_torch_save(
+        dict(
+            state_dict=task_state,
+            meta=dict(source='TaskPairClassifier', pair=pair_ckpt,
+                      task=task)), out_file)
+    return out_file
 
 
 @LOOPS.register_module()
@@ -74,6 +98,13 @@ class StageRunner(BaseLoop):
             evaluated on the test set).
         refine (str, optional): Decoder-refinement config; None skips the
             refinement.
+        stage1_pair (str, optional): A ``TaskPairClassifier`` config that
+            trains both stage-1 task models in one data pass (the same
+            training as the two task configs when their recipes agree, see
+            the class); the task models are then split off its checkpoint
+            and their statistics written with the FisherHook settings of
+            ``stage1_head``/``stage1_tail``, which stay needed. None (the
+            default) trains the two task configs one after the other.
         stage2_mode (str): ``'truncate'``: stage 2 shares the whole body
             (``shared_depth = L``) and its first C blocks are kept (the
             paper); ``'exact'``: stage 2 shares exactly C blocks, its
@@ -101,6 +132,7 @@ class StageRunner(BaseLoop):
                  stage2: str,
                  assemble: str,
                  refine: Optional[str] = None,
+                 stage1_pair: Optional[str] = None,
                  stage2_mode: str = 'truncate',
                  search: Optional[dict] = None,
                  fisher: Optional[dict] = None,
@@ -120,7 +152,8 @@ class StageRunner(BaseLoop):
                 stage1_tail=stage1_tail,
                 stage2=stage2,
                 assemble=assemble,
-                refine=refine).items() if path is not None
+                refine=refine,
+                stage1_pair=stage1_pair).items() if path is not None
         }
         for name, path in self.configs.items():
             if not osp.isfile(path):
@@ -303,8 +336,11 @@ class StageRunner(BaseLoop):
     # ------------------------------------------------------------------
     # the steps
     def run(self):
+        pair = None
+        if 'stage1_pair' in self.configs:
+            pair = self.step_stage1_pair()['artifacts']['checkpoint']
         stage1 = {
-            task: self.step_stage1(task)['artifacts']
+            task: self.step_stage1(task, pair)['artifacts']
             for task in ('head', 'tail')
         }
         cross = self.step_fisher_cross(stage1)
@@ -316,7 +352,38 @@ class StageRunner(BaseLoop):
         model = self._runner.model
         return model.module if is_model_wrapper(model) else model
 
-    def step_stage1(self, task: str) -> dict:
+    def step_stage1_pair(self) -> dict:
+        step = 'stage1_pair'
+
+        def work():
+            return dict(
+                artifacts=dict(checkpoint=self.train_stage(step, step)))
+
+        return self.run_step(step, dict(config=self.configs[step]), work)
+
+    def step_stage1_from_pair(self, task: str, pair_ckpt: str) -> dict:
+        """The task model of the pair's checkpoint, and its statistics."""
+        step = f'stage1_{task}'
+
+        def work():
+            from mmpretrain_osdtw.engine.hooks import task_fisher_from_config
+            ckpt = osp.join(self.step_dir(step), f'{task}_from_pair.pth')
+            if is_main_process():
+                split_pair_checkpoint(pair_ckpt, task, ckpt)
+            barrier()
+            fisher = task_fisher_from_config(
+                self.stage_config(step, step), ckpt, self.step_dir(step),
+                self._runner.logger)
+            return dict(artifacts=dict(checkpoint=ckpt, fisher=fisher))
+
+        key = dict(config=self.configs[step], pair=pair_ckpt)
+        if 'max_samples' in self.fisher_cfg:
+            key['fisher_max_samples'] = self.fisher_cfg['max_samples']
+        return self.run_step(step, key, work)
+
+    def step_stage1(self, task: str, pair_ckpt: Optional[str] = None) -> dict:
+        if pair_ckpt is not None:
+            return self.step_stage1_from_pair(task, pair_ckpt)
         step = f'stage1_{task}'
 
         def work():

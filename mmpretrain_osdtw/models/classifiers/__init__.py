@@ -1,3 +1,7 @@
 from .dual_decoder import DualDecoderClassifier, ViTDecoder
+from .task_pair import TaskPairClassifier, split_task_pair_state
 
-__all__ = ['DualDecoderClassifier', 'ViTDecoder']
+__all__ = [
+    'DualDecoderClassifier', 'ViTDecoder', 'TaskPairClassifier',
+    'split_task_pair_state'
+]

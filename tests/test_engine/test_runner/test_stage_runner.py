@@ -54,6 +54,12 @@ def write_configs(folder: Path, data_root: Path) -> Path:
         lines = [f'_base_ = {str(STAGES / (name + ".py"))!r}']
         lines += data_lines(data_root, wrapped=name.startswith('stage1'))
         (folder / f'{name}.py').write_text('\n'.join(lines) + '\n')
+    (folder / 'stage1_pair.py').write_text(
+        "_base_ = './stage1_head.py'\n"
+        "model = dict(_delete_=True, type='TaskPairClassifier', "
+        "model={{_base_.model}})\n"
+        "train_dataloader = dict(dataset=dict(task='both'))\n"
+        "custom_hooks = [dict(type='ClassCountsHook')]\n")
     (folder / 'pipeline.py'
      ).write_text(f'_base_ = {str(STAGES / "pipeline.py")!r}\n' +
                   '\n'.join(data_lines(data_root, wrapped=True)[:3]) +
@@ -285,3 +291,41 @@ def test_unknown_fisher_key_is_a_clear_error(killed_then_resumed, tmp_path):
     log = (tmp_path / 'bad.log').read_text()
     assert proc.returncode != 0
     assert "train_cfg.fisher has an unknown key 'max_sample'" in log
+
+
+def test_stage1_in_one_data_pass(killed_then_resumed, tmp_path):
+    """train_cfg.stage1_pair: one TaskPairClassifier run replaces the two
+    stage-1 trainings; the task models and their statistics come from it."""
+    source = killed_then_resumed[0]
+    work_dir = tmp_path / 'work'
+    proc = train(source.parent / 'pipeline.py', work_dir,
+                 tmp_path / 'pair.log', '--cfg-options',
+                 'train_cfg.stage1_pair=stage1_pair.py',
+                 'train_cfg.refine=None')
+    proc.wait(timeout=300)
+    log = (tmp_path / 'pair.log').read_text()
+    assert proc.returncode == 0, log[-5000:]
+    for task in ('head', 'tail'):
+        ckpt = artifact(work_dir, f'stage1_{task}', 'checkpoint')
+        assert ckpt.endswith(f'{task}_from_pair.pth')
+        stats = torch.load(work_dir / f'stage1_{task}' / f'fisher_{task}.pth')
+        assert stats['num_samples'] == 41 and stats['train_size'] == 41
+        assert stats['meta']['task'] == task
+    # one training for stage 1: the task steps only split and run Fisher
+    stage1_log = log.split('[OSDTW] stage1_head: running')[1].split(
+        '[OSDTW] fisher_cross')[0]
+    assert 'Epoch(train)' not in stage1_log
+    assert 'Epoch(train)' in log.split('[OSDTW] stage1_pair: running')[1]
+    report = json.loads((work_dir / 'test' / 'report.json').read_text())
+    assert 'stage1_pair' in report['timings']
+    assert {'stage 1 head task', 'stage 1 tail task'} <= set(report['models'])
+    # a rerun skips everything, the pair included
+    again = train(source.parent / 'pipeline.py', work_dir,
+                  tmp_path / 'again.log', '--cfg-options',
+                  'train_cfg.stage1_pair=stage1_pair.py',
+                  'train_cfg.refine=None')
+    again.wait(timeout=300)
+    log = (tmp_path / 'again.log').read_text()
+    assert again.returncode == 0, log[-5000:]
+    assert '[OSDTW] stage1_pair: done, skipped' in log
+    assert '[OSDTW] test: done, skipped' in log

@@ -1,0 +1,13 @@
+# OSDTW stage 1, both tasks in one data pass: a TaskPairClassifier holding the
+# head-task and the tail-task model of stage1_head.py / stage1_tail.py (same
+# recipe, same initialisation, summed losses: the same training as the two
+# configs, with one data pass). The pipeline uses it with
+#   --cfg-options train_cfg.stage1_pair=stage1_pair.py
+# and then writes each task's statistics with the FisherHook of its own
+# stage-1 config. Both models and their activations are in memory at once.
+_base_ = './stage1_head.py'
+
+model = dict(
+    _delete_=True, type='TaskPairClassifier', model={{_base_.model}})
+train_dataloader = dict(dataset=dict(task='both'))
+custom_hooks = [dict(type='ClassCountsHook')]
