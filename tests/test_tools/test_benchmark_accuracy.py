@@ -131,3 +131,14 @@ def test_bench_configs_read_the_imb_ratio(monkeypatch):
     monkeypatch.setenv(bench.IMB_ENV, '50')
     cfg = Config.fromfile(str(cfg_dir / 'osdtw_stage1_head.py'))
     assert cfg.train_dataloader.dataset.dataset.imb_ratio == 50
+
+
+def test_done_artifact_resolves_relative_paths(tmp_path):
+    step = tmp_path / 'osdtw' / 'stage1_head'
+    step.mkdir(parents=True)
+    done = step / 'done.json'
+    done.write_text('{"artifacts": {"checkpoint": "stage1_head/epoch_3.pth",'
+                    ' "old": "/abs/epoch_3.pth"}}')
+    assert bench.done_artifact(str(done), 'checkpoint') == str(
+        tmp_path / 'osdtw' / 'stage1_head' / 'epoch_3.pth')
+    assert bench.done_artifact(str(done), 'old') == '/abs/epoch_3.pth'
