@@ -29,7 +29,7 @@ def test_config_loads(path):
     assert cfg.default_scope == 'mmpretrain'
     assert 'mmpretrain_osdtw' in cfg.custom_imports['imports']
     assert cfg.model.type in ('ImageClassifier', 'DualDecoderClassifier',
-                              'MOREClassifier')
+                              'MOREClassifier', 'TaskPairClassifier')
 
 
 SMALL = [p for p in CONFIGS if not any(v in p.parts for v in VIT_B)]
@@ -69,6 +69,27 @@ def test_osdtw_vit_b_recipe(dataset):
     assert stage2.model.shared_depth == 12
     assert stage2.optim_wrapper.constructor == \
         'LearningRateDecayOptimWrapperConstructor'
+
+
+@pytest.mark.parametrize('dataset', VIT_B)
+def test_stage1_pair_keeps_the_stage1_recipe(dataset):
+    """stage1_pair.py: the stage-1 task model and data, every class's
+    targets, Mixup/CutMix in the pair's own preprocessor."""
+    folder = REPO / 'configs/osdtw' / dataset
+    stage1 = Config.fromfile(str(folder / 'stage1_head.py'))
+    pair = Config.fromfile(str(folder / 'stage1_pair.py'))
+    assert pair.model.type == 'TaskPairClassifier'
+    assert pair.model.model.backbone == stage1.model.backbone
+    assert pair.train_dataloader.dataset.task == 'both'
+    assert [h['type'] for h in pair.custom_hooks] == ['ClassCountsHook']
+    assert pair.optim_wrapper == stage1.optim_wrapper
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(
+            dict(pair.model, data_preprocessor=pair.data_preprocessor))
+    augments = model.data_preprocessor.batch_augments.augments
+    assert [type(a).__name__ for a in augments] == ['Mixup', 'CutMix']
+    for sub in model.tasks.values():
+        assert sub.data_preprocessor.batch_augments is None
 
 
 def test_layer_decay_reaches_both_decoders():

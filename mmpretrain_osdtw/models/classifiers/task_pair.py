@@ -17,6 +17,7 @@ def _task_model_cfg(model: dict, task: str) -> dict:
     dropped: the pair's preprocessor prepares the batch once)."""
     cfg = copy.deepcopy(dict(model))
     cfg.pop('data_preprocessor', None)
+    cfg.pop('train_cfg', None)  # batch augments: the pair's preprocessor
     head = cfg.get('head')
     head_cls = MODELS.get(head.get('type')) if isinstance(head, dict) else None
     if not callable(getattr(head_cls, 'task_logits', None)):
@@ -63,8 +64,9 @@ class TaskPairClassifier(BaseClassifier):
 
     Holds one ``ImageClassifier`` per task (``tasks.head``, ``tasks.tail``),
     built from the same ``model`` config with the head's ``task`` set. Each
-    batch is prepared once (the pair's data preprocessor, batch augments
-    included) and both models train on it; the loss is the sum of the two
+    batch is prepared once (the pair's data preprocessor, which also runs
+    the model config's ``train_cfg`` batch augments, Mixup/CutMix) and both
+    models train on it; the loss is the sum of the two
     task losses, and since the models share no parameter each one gets
     exactly its own task's gradient: with AdamW (or any per-parameter
     optimizer) and no global gradient clipping this is the same training as
@@ -101,7 +103,12 @@ class TaskPairClassifier(BaseClassifier):
         if data_preprocessor is None:
             data_preprocessor = copy.deepcopy(
                 dict(model).get('data_preprocessor') or {})
+        data_preprocessor = dict(data_preprocessor)
         data_preprocessor.setdefault('type', 'mmpretrain.ClsDataPreprocessor')
+        # Mixup/CutMix of the task model (``ImageClassifier(train_cfg=dict(
+        # augments=...))``) run once per batch, in the pair's preprocessor.
+        data_preprocessor.setdefault('batch_augments',
+                                     dict(model).get('train_cfg'))
         super().__init__(
             init_cfg=init_cfg, data_preprocessor=data_preprocessor)
         self.tasks = nn.ModuleDict(
