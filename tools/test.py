@@ -18,7 +18,8 @@ from mmengine.evaluator import DumpResults
 
 import mmpretrain_osdtw  # noqa: F401  (registers components, stack fixes)
 from mmpretrain_osdtw.apis import (build_runner, load_config,
-                                   prepare_distributed, resolve_work_dir,
+                                   prepare_distributed, release_distributed,
+                                   resolve_work_dir,
                                    set_default_dataloader_cfg)
 from mmpretrain_osdtw.evaluation import format_shot_table
 
@@ -143,6 +144,7 @@ def main() -> int:
         table = format_shot_table({name: metrics})
         if table:
             print(table)
+    release_distributed()
     return 0
 
 

@@ -18,7 +18,8 @@ from mmengine.config import DictAction
 
 import mmpretrain_osdtw  # noqa: F401  (registers components, stack fixes)
 from mmpretrain_osdtw.apis import (build_runner, load_config,
-                                   prepare_distributed, resolve_work_dir,
+                                   prepare_distributed, release_distributed,
+                                   resolve_work_dir,
                                    set_default_dataloader_cfg)
 
 
@@ -110,6 +111,7 @@ def main() -> int:
         return 2
     runner = build_runner(cfg)
     runner.train()
+    release_distributed()
     return 0
 
 

@@ -108,6 +108,21 @@ def prepare_distributed(cfg: Config, launcher: str) -> None:
         torch_dist.init_process_group(backend='gloo')
 
 
+def release_distributed() -> None:
+    """Wait for every rank, then destroy the default process group.
+
+    mmengine leaves the group alive when a run ends; a process that exits
+    with gloo's background threads still running can abort at interpreter
+    shutdown ("terminate called without an active exception", exit code
+    -6) although its work is done. Call it after a run that finished
+    normally (every rank reaches the barrier). Does nothing without
+    ``torch.distributed``.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
+
+
 def build_model(cfg: Config) -> nn.Module:
     """Build ``cfg.model`` as the Runner would: with the config's top-level
     ``data_preprocessor`` (unless the model sets its own) and under its
