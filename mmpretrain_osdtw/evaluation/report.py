@@ -9,8 +9,8 @@ COLUMNS = (
     ('many', 'Many'),
     ('medium', 'Medium'),
     ('few', 'Few'),
-    ('head_acc', 'Head task'),
-    ('tail_acc', 'Tail task'),
+    ('head_acc', 'Head classes'),
+    ('tail_acc', 'Tail classes'),
 )
 
 
