@@ -142,3 +142,40 @@ def test_done_artifact_resolves_relative_paths(tmp_path):
     assert bench.done_artifact(str(done), 'checkpoint') == str(
         tmp_path / 'osdtw' / 'stage1_head' / 'epoch_3.pth')
     assert bench.done_artifact(str(done), 'old') == '/abs/epoch_3.pth'
+
+
+def test_gpu_scale_options():
+    args = bench.parse_args(
+        ['run', '--arch', 'small', '--epochs', '30', '--workers', '4',
+         '--amp'])
+    assert args.depths == [3, 6, 12]
+    assert args.work_dir == 'work_dirs/benchmark_cifar10_lt_small_e30_amp'
+    assert args.out_dir == 'docs/benchmarks/small_e30_amp'
+    env = bench.Benchmark(args).env()
+    assert env['OSDTW_BENCH_LAYERS'] == '12'
+    assert env['OSDTW_BENCH_PATCH'] == '4'
+    assert env['OSDTW_BENCH_EPOCHS'] == '30'
+    assert env['OSDTW_BENCH_REFINE_EPOCHS'] == '10'
+    assert env['OSDTW_BENCH_WORKERS'] == '4'
+    cmd = bench.Benchmark(args).train_cmd('x.py', 'w', 0)
+    assert '--amp' in cmd
+    assert bench.parse_args(['run']).depths == [1, 2, 4]
+    with pytest.raises(SystemExit):
+        bench.parse_args(['run', '--depths', '6'])  # mini has 4 blocks
+    with pytest.raises(SystemExit):
+        bench.parse_args(['run', '--epochs', '1'])
+
+
+def test_bench_configs_read_the_arch(monkeypatch):
+    from mmengine import Config
+    args = bench.parse_args(['run', '--arch', 'small', '--epochs', '6'])
+    for key, value in bench.Benchmark(args).env().items():
+        monkeypatch.setenv(key, value)
+    cfg_dir = _PATH.parents[2] / 'configs' / 'benchmarks' / 'cifar10_lt'
+    cfg = Config.fromfile(str(cfg_dir / 'osdtw_stage2_joint.py'))
+    assert cfg.model.shared_depth == 12
+    assert cfg.model.backbone.arch['embed_dims'] == 384
+    assert cfg.model.head.in_channels == 384
+    assert cfg.train_cfg.max_epochs == 6
+    refine = Config.fromfile(str(cfg_dir / 'osdtw_stage3_refine.py'))
+    assert refine.train_cfg.max_epochs == 2

@@ -18,8 +18,14 @@ _bench.py``) as subprocesses of ``tools/train.py`` / ``tools/test.py`` with
 
 ``--imb-ratio R`` runs everything at another imbalance ratio (default
 100): the driver sets ``OSDTW_BENCH_IMB_RATIO=R`` for every subprocess,
-which ``_bench.py`` reads (so every pipeline stage sees it too), and the
-default work and output folders get an ``_ir<R>`` / ``ir<R>`` suffix.
+which ``_bench.py`` reads (so every pipeline stage sees it too). For a
+bigger run (a GPU), ``--arch small`` (ViT-S: 12 blocks, 384 dims, 6 heads,
+MLP 1536, patch 4), ``--epochs E`` (refinement: ``max(1, E // 3)``),
+``--workers W`` (data-loading processes) and ``--amp`` (mixed precision,
+CUDA) work the same way (``OSDTW_BENCH_*`` variables, ``--amp`` of
+``tools/train.py``). The default work and output folders get a suffix
+naming every setting that differs from the CPU run (``_ir50``,
+``_small_e30_amp``, ...).
 
 Runs are resumable: a run whose result JSON exists is skipped (and the
 trainings resume from their last checkpoint). ``aggregate`` turns whatever
@@ -62,6 +68,19 @@ METRIC_KEYS = ('top1', 'head_acc', 'tail_acc', 'many', 'medium', 'few',
 MANY_THR, FEW_THR = 1500, 200
 IMB_ENV = 'OSDTW_BENCH_IMB_RATIO'
 DEFAULT_IMB_RATIO = 100
+DEFAULT_EPOCHS = 3
+#: --arch presets: ``OSDTW_BENCH_*`` values of ``_bench.py`` and the
+#: default grid depths (C <= L).
+ARCHS = {
+    'mini':
+    dict(
+        env=dict(DIMS=64, LAYERS=4, HEADS=4, FFN=128, PATCH=8),
+        depths=[1, 2, 4]),
+    'small':
+    dict(
+        env=dict(DIMS=384, LAYERS=12, HEADS=6, FFN=1536, PATCH=4),
+        depths=[3, 6, 12]),
+}
 REFINED_ROW = 'OSDTW (assembled + refined)'
 
 
@@ -221,6 +240,20 @@ class Benchmark:
             print(f'[{time.strftime("%H:%M:%S")}] {message}', flush=True)
 
     # command pieces
+    def env(self) -> Dict[str, str]:
+        """The ``OSDTW_BENCH_*`` variables of this run."""
+        args = self.args
+        out = {IMB_ENV: str(args.imb_ratio)}
+        for key, value in ARCHS[args.arch]['env'].items():
+            out[f'OSDTW_BENCH_{key}'] = str(value)
+        out['OSDTW_BENCH_EPOCHS'] = str(args.epochs)
+        out['OSDTW_BENCH_REFINE_EPOCHS'] = str(max(1, args.epochs // 3))
+        out['OSDTW_BENCH_WORKERS'] = str(args.workers)
+        return out
+
+    def amp_opts(self) -> List[str]:
+        return ['--amp'] if self.args.amp else []
+
     def epoch_opts(self, refine: bool = False) -> List[str]:
         if self.args.smoke_epochs is not None:
             return [f'train_cfg.max_epochs={self.args.smoke_epochs}']
@@ -237,6 +270,7 @@ class Benchmark:
             self.py, 'tools/train.py',
             osp.join(CFG_DIR, config), '--work-dir', work_dir,
             '--no-validate', *(['--resume'] if resume else []),
+            *self.amp_opts(),
             '--cfg-options',
             f'randomness.seed={seed}', *self.epoch_opts(), *extra,
             *self.data_opts(*data_keys)
@@ -299,7 +333,7 @@ class Benchmark:
             return [('pipeline', [
                 self.py, 'tools/train.py',
                 osp.join(CFG_DIR, 'osdtw_pipeline.py'), '--work-dir', work,
-                '--cfg-options', *opts
+                *self.amp_opts(), '--cfg-options', *opts
             ])]
 
         def finish(sec):
@@ -476,7 +510,7 @@ class Benchmark:
         env = dict(
             os.environ,
             OMP_NUM_THREADS='1',
-            **{IMB_ENV: str(self.args.imb_ratio)},
+            **self.env(),
             MKL_NUM_THREADS='1',
             PYTHONWARNINGS='ignore')
         try:
@@ -981,6 +1015,25 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
             default=DEFAULT_IMB_RATIO,
             help='imbalance ratio of the training split (default 100)')
         p.add_argument(
+            '--arch',
+            choices=list(ARCHS),
+            default='mini',
+            help='ViT size: mini (the CPU run, default) or small (ViT-S)')
+        p.add_argument(
+            '--epochs',
+            type=int,
+            default=DEFAULT_EPOCHS,
+            help='epochs per training run (default 3; refinement: a third)')
+        p.add_argument(
+            '--workers',
+            type=int,
+            default=0,
+            help='data-loading worker processes per run (default 0)')
+        p.add_argument(
+            '--amp',
+            action='store_true',
+            help='mixed-precision training (tools/train.py --amp; CUDA)')
+        p.add_argument(
             '--work-dir',
             default=None,
             help='runs and results (default work_dirs/benchmark_cifar10_lt, '
@@ -1002,7 +1055,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         nargs='+',
         default=list(BASELINES) + ['osdtw'],
         choices=list(BASELINES) + ['osdtw'])
-    run.add_argument('--depths', type=int, nargs='+', default=[1, 2, 4])
+    run.add_argument(
+        '--depths',
+        type=int,
+        nargs='+',
+        default=None,
+        help='grid depths C (default: 1 2 4 for --arch mini, 3 6 12 for '
+        'small)')
     run.add_argument(
         '--weights', type=float, nargs='+', default=[0.3, 0.5, 0.7])
     run.add_argument(
@@ -1030,8 +1089,29 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.imb_ratio < 1:
         parser.error(f'--imb-ratio must be >= 1, got {args.imb_ratio}')
-    suffix = '' if args.imb_ratio == DEFAULT_IMB_RATIO else \
-        f'ir{args.imb_ratio}'
+    if args.epochs < 2:
+        parser.error('--epochs must be >= 2 (one warm-up epoch, then the '
+                     'cosine schedule)')
+    if args.workers < 0:
+        parser.error(f'--workers must be >= 0, got {args.workers}')
+    if args.command == 'run':
+        layers = ARCHS[args.arch]['env']['LAYERS']
+        if args.depths is None:
+            args.depths = list(ARCHS[args.arch]['depths'])
+        bad = [c for c in args.depths if not 0 <= c <= layers]
+        if bad:
+            parser.error(f'--depths {bad[0]} is outside 0..{layers} (the '
+                         f'{args.arch} ViT has {layers} blocks)')
+    parts = []
+    if args.imb_ratio != DEFAULT_IMB_RATIO:
+        parts.append(f'ir{args.imb_ratio}')
+    if args.arch != 'mini':
+        parts.append(args.arch)
+    if args.epochs != DEFAULT_EPOCHS:
+        parts.append(f'e{args.epochs}')
+    if args.amp:
+        parts.append('amp')
+    suffix = '_'.join(parts)
     if args.work_dir is None:
         args.work_dir = 'work_dirs/benchmark_cifar10_lt' + (
             f'_{suffix}' if suffix else '')

@@ -14,33 +14,36 @@
 # - bench_epochs epochs per training run (stage-3 refinement:
 #   bench_refine_epochs), validation only at the end; data loading in the
 #   main process (the benchmark runs one process per core).
+# The driver's --arch / --epochs / --workers set the OSDTW_BENCH_* variables
+# below for a bigger run (a GPU); the defaults are the CPU run's values.
 # Unique names, so that they do not clash with the other base's keys.
 _classes = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog',
             'horse', 'ship', 'truck')
-bench_epochs = 3
-bench_refine_epochs = 1
-bench_num_layers = 4
+bench_epochs = {{'$OSDTW_BENCH_EPOCHS:3'}}
+bench_refine_epochs = {{'$OSDTW_BENCH_REFINE_EPOCHS:1'}}
+bench_workers = {{'$OSDTW_BENCH_WORKERS:0'}}
+bench_num_layers = {{'$OSDTW_BENCH_LAYERS:4'}}
 bench_model = dict(
     backbone=dict(
         arch=dict(
             _delete_=True,
-            embed_dims=64,
-            num_layers=4,
-            num_heads=4,
-            feedforward_channels=128),
-        patch_size=8),
-    head=dict(in_channels=64))
+            embed_dims={{'$OSDTW_BENCH_DIMS:64'}},
+            num_layers={{'$OSDTW_BENCH_LAYERS:4'}},
+            num_heads={{'$OSDTW_BENCH_HEADS:4'}},
+            feedforward_channels={{'$OSDTW_BENCH_FFN:128'}}),
+        patch_size={{'$OSDTW_BENCH_PATCH:8'}}),
+    head=dict(in_channels={{'$OSDTW_BENCH_DIMS:64'}}))
 bench_dual_model = dict(
     shared_depth=bench_num_layers,
     backbone=dict(
         arch=dict(
             _delete_=True,
-            embed_dims=64,
-            num_layers=4,
-            num_heads=4,
-            feedforward_channels=128),
-        patch_size=8),
-    head=dict(in_channels=64))
+            embed_dims={{'$OSDTW_BENCH_DIMS:64'}},
+            num_layers={{'$OSDTW_BENCH_LAYERS:4'}},
+            num_heads={{'$OSDTW_BENCH_HEADS:4'}},
+            feedforward_channels={{'$OSDTW_BENCH_FFN:128'}}),
+        patch_size={{'$OSDTW_BENCH_PATCH:8'}}),
+    head=dict(in_channels={{'$OSDTW_BENCH_DIMS:64'}}))
 bench_train_dataset = dict(
     _delete_=True,
     type='LongTailedDataset',

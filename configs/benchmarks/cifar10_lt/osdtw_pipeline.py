@@ -5,7 +5,8 @@ _base_ = ['../../osdtw/cifar10_lt/pipeline.py', './_bench.py']
 
 model = {{_base_.bench_model}}
 train_dataloader = dict(
-    num_workers=0, dataset=dict(dataset={{_base_.bench_train_dataset}}))
+    num_workers={{_base_.bench_workers}},
+    dataset=dict(dataset={{_base_.bench_train_dataset}}))
 train_cfg = dict(
     stage1_head='osdtw_stage1_head.py',
     stage1_tail='osdtw_stage1_tail.py',

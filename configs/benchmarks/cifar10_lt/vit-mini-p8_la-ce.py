@@ -4,8 +4,12 @@ _base_ = ['../../baselines/cifar10_lt/vit-tiny-p4_la-ce.py', './_bench.py']
 
 model = {{_base_.bench_model}}
 train_dataloader = dict(
-    num_workers=0, dataset={{_base_.bench_train_dataset}})
-val_dataloader = dict(num_workers=0, dataset={{_base_.bench_val_dataset}})
-test_dataloader = dict(num_workers=0, dataset={{_base_.bench_test_dataset}})
+    num_workers={{_base_.bench_workers}},
+    dataset={{_base_.bench_train_dataset}})
+val_dataloader = dict(
+    num_workers={{_base_.bench_workers}}, dataset={{_base_.bench_val_dataset}})
+test_dataloader = dict(
+    num_workers={{_base_.bench_workers}},
+    dataset={{_base_.bench_test_dataset}})
 train_cfg = dict(
     max_epochs={{_base_.bench_epochs}}, val_interval={{_base_.bench_epochs}})
