@@ -103,12 +103,15 @@ class TaskPairClassifier(BaseClassifier):
         if data_preprocessor is None:
             data_preprocessor = copy.deepcopy(
                 dict(model).get('data_preprocessor') or {})
-        data_preprocessor = dict(data_preprocessor)
-        data_preprocessor.setdefault('type', 'mmpretrain.ClsDataPreprocessor')
-        # Mixup/CutMix of the task model (``ImageClassifier(train_cfg=dict(
-        # augments=...))``) run once per batch, in the pair's preprocessor.
-        data_preprocessor.setdefault('batch_augments',
-                                     dict(model).get('train_cfg'))
+        if isinstance(data_preprocessor, dict):
+            data_preprocessor = dict(data_preprocessor)
+            data_preprocessor.setdefault('type',
+                                         'mmpretrain.ClsDataPreprocessor')
+            # Mixup/CutMix of the task model (``ImageClassifier(train_cfg=
+            # dict(augments=...))``) run once per batch, in the pair's
+            # preprocessor.
+            data_preprocessor.setdefault('batch_augments',
+                                         dict(model).get('train_cfg'))
         super().__init__(
             init_cfg=init_cfg, data_preprocessor=data_preprocessor)
         self.tasks = nn.ModuleDict(
