@@ -3,10 +3,10 @@ import copy
 from typing import Dict, List, Optional, Tuple
 
 import torch
+from mmengine.model import ModuleDict
 from mmpretrain.models.classifiers import BaseClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
-from torch import nn
 
 TASKS = ('head', 'tail')
 PREFIX = 'tasks.'
@@ -114,7 +114,9 @@ class TaskPairClassifier(BaseClassifier):
                                          dict(model).get('train_cfg'))
         super().__init__(
             init_cfg=init_cfg, data_preprocessor=data_preprocessor)
-        self.tasks = nn.ModuleDict(
+        # mmengine's ModuleDict: init_weights reaches the task models (a
+        # torch ModuleDict would stop it, leaving PyTorch's default init).
+        self.tasks = ModuleDict(
             {t: MODELS.build(_task_model_cfg(model, t))
              for t in TASKS})
 

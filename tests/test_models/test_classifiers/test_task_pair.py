@@ -59,6 +59,23 @@ def test_both_tasks_start_from_the_same_weights():
                        even.tasks['tail'].head.layers.head.weight)
 
 
+def test_task_models_get_their_own_initialisation():
+    """init_weights reaches the task models (their init_cfg, e.g. the ViT's
+    zero biases), as in a separately built ImageClassifier."""
+    torch.manual_seed(0)
+    alone = MODELS.build(dict(MODEL, head=dict(MODEL['head'], task='head')))
+    alone.init_weights()
+
+    def zero_names(model):
+        return {n for n, p in model.named_parameters() if not p.any()}
+
+    expected = zero_names(alone)
+    assert expected  # the recipe zero-initialises some tensors
+    pair = build_pair()
+    assert zero_names(pair.tasks['head']) == expected
+    assert all(m.is_init for m in pair.tasks.values())
+
+
 def test_loss_keys_and_independent_gradients():
     pair = build_pair()
     images, samples = batch()
