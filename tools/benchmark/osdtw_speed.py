@@ -53,6 +53,9 @@ from typing import Callable, Dict, List, Tuple
 import torch
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+#: Where items 1, 3 and 4 run (``--device``); item 2 is CPU tensor math and
+#: item 5 runs ``tools/train.py``, which uses a GPU when there is one.
+DEVICE = torch.device('cpu')
 NUM_CLASSES = 10
 COUNTS = [100, 80, 64, 50, 40, 32, 25, 20, 16, 12]
 
@@ -68,10 +71,18 @@ def interleaved(fns: Dict[str, Callable[[], object]],
     times = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
+            sync()
             start = time.perf_counter()
             fn()
+            sync()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def sync() -> None:
+    """Wait for queued GPU work, so that wall time covers it."""
+    if DEVICE.type == 'cuda':
+        torch.cuda.synchronize(DEVICE)
 
 
 def machine_info(threads: int) -> str:
@@ -86,9 +97,12 @@ def machine_info(threads: int) -> str:
     except OSError:
         pass
     load = ' '.join(f'{x:.2f}' for x in os.getloadavg())
+    gpu = ''
+    if DEVICE.type == 'cuda':
+        gpu = f', device {torch.cuda.get_device_name(DEVICE)}'
     return (f'machine: {cpu}, {os.cpu_count()} CPUs, Python '
             f'{platform.python_version()}, torch {torch.__version__}, '
-            f'torch threads {threads}, load average {load}')
+            f'torch threads {threads}, load average {load}{gpu}')
 
 
 def header(title: str) -> None:
@@ -125,7 +139,7 @@ def classifier(backbone: dict, head: dict, seed: int = 0):
     with torch.no_grad():  # nonzero head weights (heads init to zero)
         for param in model.parameters():
             param.add_(0.02 * torch.randn_like(param))
-    return model
+    return model.to(DEVICE)
 
 
 def bce_head(dims: int, task=None) -> dict:
@@ -186,7 +200,7 @@ def loop_fisher(model, batches, seed: int = 0) -> Tuple[dict, dict]:
         for i in range(inputs.shape[0]):
             z = model(inputs[i:i + 1], mode='tensor')[0] + offset
             prob = torch.sigmoid(z)
-            drawn = (uniforms[i] < prob.detach()).float()
+            drawn = (uniforms[i].to(prob.device) < prob.detach()).float()
             for target, sums, retain in ((targets[i], v, True),
                                          (drawn, h, False)):
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(
@@ -414,9 +428,10 @@ def bench_head(args) -> dict:
             class_counts=COUNTS,
             loss=dict(type='LogitAdjustedCELoss', tau=1.0)),
     }
-    inputs = torch.randn(batch, 3, 32, 32)
+    inputs = torch.randn(batch, 3, 32, 32, device=DEVICE)
     samples = [
-        DataSample().set_gt_label(i % NUM_CLASSES) for i in range(batch)
+        DataSample().set_gt_label(i % NUM_CLASSES).to(DEVICE)
+        for i in range(batch)
     ]
 
     def step_fn(model):
@@ -478,7 +493,7 @@ def bench_decoder(args) -> List[dict]:
     dims, layers, img, patch = 64, 4, 32, 4
     backbone = vit_cfg(dims, layers, img, patch)
     batch = 64 if args.quick else 128
-    inputs = torch.randn(batch, 3, img, img)
+    inputs = torch.randn(batch, 3, img, img, device=DEVICE)
     plain = classifier(backbone, bce_head(dims)).eval()
     rows = []
     has_batched = 'batched_decoders' in MODELS.get(
@@ -490,7 +505,7 @@ def bench_decoder(args) -> List[dict]:
             backbone=backbone,
             head=dict(bce_head(dims), task=None),
             shared_depth=depth)
-        model = MODELS.build(cfg).eval()
+        model = MODELS.build(cfg).to(DEVICE).eval()
         fns = {
             'plain ViT': lambda: plain.predict(inputs),
             'blocks once': block_cost_fn(model, inputs),
@@ -498,7 +513,7 @@ def bench_decoder(args) -> List[dict]:
         }
         if has_batched:
             cfg['batched_decoders'] = True
-            batched = MODELS.build(cfg).eval()
+            batched = MODELS.build(cfg).to(DEVICE).eval()
             batched.load_state_dict(model.state_dict())
             fns['dual (batched)'] = lambda m=batched: m.predict(inputs)
         with torch.no_grad():
@@ -620,12 +635,18 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--quick', action='store_true', help='small workloads, few repeats')
     parser.add_argument(
         '--threads', type=int, default=1, help='torch/OpenMP threads')
+    parser.add_argument(
+        '--device',
+        default='cpu',
+        help='device of items 1, 3 and 4 (default cpu; e.g. cuda)')
     parser.add_argument('--json', help='also write the results to this file')
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    global DEVICE
+    DEVICE = torch.device(args.device)
     torch.set_num_threads(args.threads)
     import mmpretrain_osdtw  # noqa: F401  (registers the plug-in)
     print(machine_info(args.threads))
