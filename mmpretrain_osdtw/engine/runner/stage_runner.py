@@ -46,12 +46,11 @@ from mmpretrain_osdtw.apis import (build_model, load_config,
                                    prepare_distributed,
                                    set_default_dataloader_cfg)
 from mmpretrain_osdtw.evaluation import format_shot_table
-from mmpretrain_osdtw.models.classifiers import split_task_pair_state
+from mmpretrain_osdtw.models.classifiers import split_task_pair_checkpoint
 from mmpretrain_osdtw.osdtw.assemble import (assemble_from_config,
                                              load_stage1_decoders,
                                              save_model_checkpoint)
-from mmpretrain_osdtw.utils import (atomic_json_dump, atomic_torch_save,
-                                    atomic_write_text)
+from mmpretrain_osdtw.utils import atomic_json_dump, atomic_write_text
 
 PIPELINE_STEPS = ('stage1_pair', 'stage1_head', 'stage1_tail',
                   'fisher_cross', 'search', 'stage2', 'assemble', 'refine',
@@ -59,23 +58,6 @@ PIPELINE_STEPS = ('stage1_pair', 'stage1_head', 'stage1_tail',
 STAGE2_MODES = ('truncate', 'exact')
 DONE_FILE = 'done.json'
 FISHER_KEYS = ('chunk_size', 'dataloader', 'max_samples')
-
-
-def split_pair_checkpoint(pair_ckpt: str, task: str, out_file: str) -> str:
-    """Write the ``task`` model of a ``TaskPairClassifier`` checkpoint as
-    an ``ImageClassifier`` checkpoint (atomically)."""
-    import torch
-    state = torch.load(pair_ckpt, map_location='cpu', weights_only=False)
-    try:
-        task_state = split_task_pair_state(state['state_dict'])[task]
-    except KeyError as err:
-        raise KeyError(f'{pair_ckpt}: {err.args[0]}') from None
-    atomic_torch_save(
-        dict(
-            state_dict=task_state,
-            meta=dict(source='TaskPairClassifier', pair=pair_ckpt,
-                      task=task)), out_file)
-    return out_file
 
 
 @LOOPS.register_module()
@@ -369,7 +351,7 @@ class StageRunner(BaseLoop):
             from mmpretrain_osdtw.engine.hooks import task_fisher_from_config
             ckpt = osp.join(self.step_dir(step), f'{task}_from_pair.pth')
             if is_main_process():
-                split_pair_checkpoint(pair_ckpt, task, ckpt)
+                split_task_pair_checkpoint(pair_ckpt, task, ckpt)
             barrier()
             fisher = task_fisher_from_config(
                 self.stage_config(step, step), ckpt, self.step_dir(step),

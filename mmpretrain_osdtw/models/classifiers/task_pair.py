@@ -1,5 +1,6 @@
 """Both OSDTW stage-1 task models in one module: one data pass for both."""
 import copy
+import os.path as osp
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -56,6 +57,42 @@ def split_task_pair_state(state_dict: Dict[str, torch.Tensor]
         raise KeyError(f'no `tasks.{missing[0]}.*` entry: not the state '
                        'dict of a TaskPairClassifier')
     return out
+
+
+def split_task_pair_checkpoint(pair_ckpt: str, task: str,
+                               out_file: str) -> str:
+    """Write the ``task`` model of a ``TaskPairClassifier`` checkpoint as an
+    ``ImageClassifier`` checkpoint, atomically.
+
+    Args:
+        pair_ckpt (str): The pair's checkpoint (trusted source).
+        task (str): ``'head'`` or ``'tail'``.
+        out_file (str): Target ``.pth`` (``state_dict`` and ``meta``).
+
+    Returns:
+        str: ``out_file``.
+
+    Raises:
+        FileNotFoundError: If ``pair_ckpt`` is missing.
+        KeyError: If it is not a pair's checkpoint (names the file).
+    """
+    from mmpretrain_osdtw.utils import atomic_torch_save
+    if not osp.isfile(pair_ckpt):
+        raise FileNotFoundError(f'checkpoint {pair_ckpt!r} does not exist')
+    state = torch.load(pair_ckpt, map_location='cpu', weights_only=False)
+    if not isinstance(state, dict) or 'state_dict' not in state:
+        raise KeyError(f'{pair_ckpt}: no state_dict (not an mmengine '
+                       'checkpoint)')
+    try:
+        task_state = split_task_pair_state(state['state_dict'])[task]
+    except KeyError as err:
+        raise KeyError(f'{pair_ckpt}: {err.args[0]}') from None
+    atomic_torch_save(
+        dict(
+            state_dict=task_state,
+            meta=dict(source='TaskPairClassifier', pair=pair_ckpt,
+                      task=task)), out_file)
+    return out_file
 
 
 @MODELS.register_module()
