@@ -4,7 +4,8 @@
 # configs, with one data pass). The pipeline uses it with
 #   --cfg-options train_cfg.stage1_pair=stage1_pair.py
 # and then writes each task's statistics with the FisherHook of its own
-# stage-1 config. Both models and their activations are in memory at once.
+# stage-1 config; by hand: tools/osdtw_split_pair.py. Both models and their
+# activations are in memory at once.
 _base_ = './stage1_head.py'
 
 model = dict(
