@@ -70,7 +70,7 @@ from torch.func import functional_call, vjp, vmap
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from mmpretrain_osdtw.models.utils.vit_parts import check_vit, vit_param_layer
-from mmpretrain_osdtw.utils import atomic_torch_save
+from mmpretrain_osdtw.utils import atomic_torch_save, check_int
 from .search import FORMAT_VERSION
 
 TASKS = ('head', 'tail')
@@ -293,8 +293,7 @@ def label_uniforms(sample_ids: Sequence[int],
         >>> label_uniforms([3, 7], 1, 2).shape
         torch.Size([2, 1, 2])
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f'seed must be an int >= 0, got {seed!r}')
+    check_int('seed', seed, 0)
     out = torch.empty(
         len(sample_ids), num_draws, num_classes, dtype=torch.float64)
     for row, sample_id in zip(out, sample_ids):
@@ -408,11 +407,7 @@ def per_sample_task_grads(model: nn.Module,
 
 # -------------------------------------------------------- data handling
 def _check_chunk(chunk_size: int) -> int:
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) \
-            or chunk_size < 1:
-        raise ValueError(f'chunk_size must be an int >= 1, got '
-                         f'{chunk_size!r}')
-    return chunk_size
+    return check_int('chunk_size', chunk_size, 1)
 
 
 def rank_sample_limit(data_loader) -> Optional[int]:
@@ -480,10 +475,7 @@ def sample_limit(data_loader,
     limit = rank_sample_limit(data_loader)
     if max_samples is None:
         return limit
-    if isinstance(max_samples, bool) or not isinstance(
-            max_samples, int) or max_samples < 1:
-        raise ValueError(f'max_samples must be an int >= 1, got '
-                         f'{max_samples!r}')
+    check_int('max_samples', max_samples, 1)
     rank, world = 0, 1
     if torch_dist.is_available() and torch_dist.is_initialized():
         rank, world = torch_dist.get_rank(), torch_dist.get_world_size()
@@ -620,10 +612,7 @@ def fisher_statistics(model: nn.Module,
     """
     head = task_head(model, task)
     _check_chunk(chunk_size)
-    if isinstance(num_model_samples, bool) or not isinstance(
-            num_model_samples, int) or num_model_samples < 1:
-        raise ValueError('num_model_samples must be an int >= 1, got '
-                         f'{num_model_samples!r}')
+    check_int('num_model_samples', num_model_samples, 1)
     rank_limit = sample_limit(data_loader, max_samples)
     device, dtype = _model_dtype(model)
     stream = TASK_STREAMS[head.task]
@@ -853,11 +842,7 @@ def task_stats_dict(model: nn.Module,
     if sgd_noise is not None:
         obj['sgd_noise'] = {n: sgd_noise[n].to('cpu', dtype) for n in layers}
     if train_size is not None:
-        if isinstance(train_size, bool) or not isinstance(
-                train_size, int) or train_size < 1:
-            raise ValueError(f'train_size must be an int >= 1, got '
-                             f'{train_size!r}')
-        obj['train_size'] = train_size
+        obj['train_size'] = check_int('train_size', train_size, 1)
     return obj
 
 

@@ -91,6 +91,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
+from mmpretrain_osdtw.utils import check_int
+
 VARIANTS = ('full', 'paper')
 MISMATCHES = ('debiased', 'debiased-positive', 'raw')
 METHODS = ('auto', 'exact', 'expansion')
@@ -361,9 +363,7 @@ def _check_w_grid(w_grid: Optional[WGrid]) -> Tensor:
 def _check_scalars(num_layers: int, num_samples: float, variant: str,
                    mismatch: str) -> None:
     """Validate the scalar arguments of the proxy."""
-    if isinstance(num_layers, bool) or not isinstance(num_layers, int) \
-            or num_layers < 1:
-        raise ValueError(f'num_layers must be an int >= 1, got {num_layers!r}')
+    check_int('num_layers', num_layers, 1)
     if isinstance(num_samples, bool) or not isinstance(
             num_samples, (int, float)) or not math.isfinite(num_samples) \
             or num_samples <= 0:

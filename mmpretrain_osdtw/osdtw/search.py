@@ -84,7 +84,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from mmpretrain_osdtw.utils import atomic_write
+from mmpretrain_osdtw.utils import atomic_write, check_int
 from .proxy import (DEFAULT_CHUNK_BYTES, ProxyGrid, TaskPairStats, make_w_grid,
                     proxy_grid)
 
@@ -159,12 +159,7 @@ def _check_keys(obj: dict, path: str, keys: tuple) -> None:
 
 def _check_int(obj: dict, path: str, key: str, minimum: int) -> int:
     """A required integer entry ``>= minimum``."""
-    value = obj[key]
-    if isinstance(value, bool) or not isinstance(value, int) \
-            or value < minimum:
-        raise ValueError(f'{path}: {key} must be an int >= {minimum}, got '
-                         f'{value!r}')
-    return value
+    return check_int(key, obj[key], minimum, f'{path}: ')
 
 
 def _check_tensor_dict(obj: dict, path: str, key: str,

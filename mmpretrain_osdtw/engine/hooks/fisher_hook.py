@@ -29,7 +29,9 @@ from mmpretrain_osdtw.osdtw.fisher import (check_statistics,
                                            cross_task_statistics,
                                            fisher_statistics, save_cross_stats,
                                            save_task_stats, task_head)
+from mmpretrain_osdtw.utils import check_int
 
+_OWNER = 'FisherHook: '
 FISHER_SAMPLER = dict(type='DefaultSampler', shuffle=False, round_up=False)
 
 
@@ -137,13 +139,6 @@ def _with_progress(loader: Iterable) -> Iterator:
             bar.update()
 
 
-def _check_int(name: str, value, low: int) -> None:
-    """Raise a clear error unless ``value`` is an int ``>= low``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f'FisherHook: {name} must be an int >= {low}, got '
-                         f'{value!r}')
-
-
 @HOOKS.register_module()
 class FisherHook(Hook):
     """Write the stage-1 Fisher statistics of a task model after training.
@@ -194,11 +189,11 @@ class FisherHook(Hook):
         if '{task}' not in out_file and not out_file.endswith('.pth'):
             raise ValueError('FisherHook: out_file must end with .pth or '
                              f'contain {{task}}, got {out_file!r}')
-        _check_int('chunk_size', chunk_size, 1)
-        _check_int('num_model_samples', num_model_samples, 1)
-        _check_int('seed', seed, 0)
+        check_int('chunk_size', chunk_size, 1, _OWNER)
+        check_int('num_model_samples', num_model_samples, 1, _OWNER)
+        check_int('seed', seed, 0, _OWNER)
         if max_samples is not None:
-            _check_int('max_samples', max_samples, 1)
+            check_int('max_samples', max_samples, 1, _OWNER)
         self.out_file = out_file
         self.max_samples = max_samples
         self.dataloader = dataloader
