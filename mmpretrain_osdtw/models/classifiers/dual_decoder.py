@@ -10,6 +10,7 @@ from mmpretrain.structures import DataSample
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from ..heads import pack_predictions
 from ..utils.vit_parts import (STEM_PREFIXES, ViTMeta, check_vit, vit_output,
                                vit_param_layer, vit_stem)
 
@@ -375,13 +376,7 @@ class DualDecoderClassifier(BaseClassifier):
     ) -> List[DataSample]:
         """Sigmoid scores of the owning task for every class."""
         logits = self.class_logits(self.extract_feat(inputs))
-        scores = torch.sigmoid(logits)
-        labels = scores.argmax(dim=1, keepdim=True).detach()
-        if data_samples is None:
-            data_samples = [DataSample() for _ in range(scores.size(0))]
-        for sample, score, label in zip(data_samples, scores, labels):
-            sample.set_pred_score(score).set_pred_label(label)
-        return data_samples
+        return pack_predictions(torch.sigmoid(logits), data_samples)
 
     # ------------------------------------------------------------------
     def get_layer_depth(self, param_name: str, prefix: str = ''):

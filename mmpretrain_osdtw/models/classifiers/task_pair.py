@@ -9,6 +9,8 @@ from mmpretrain.models.classifiers import BaseClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
+from ..heads import pack_predictions
+
 TASKS = ('head', 'tail')
 PREFIX = 'tasks.'
 
@@ -218,13 +220,8 @@ class TaskPairClassifier(BaseClassifier):
             data_samples: Optional[List[DataSample]] = None
     ) -> List[DataSample]:
         """Sigmoid scores of the owning task for every class."""
-        scores = torch.sigmoid(self.class_logits(inputs))
-        labels = scores.argmax(dim=1, keepdim=True).detach()
-        if data_samples is None:
-            data_samples = [DataSample() for _ in range(scores.size(0))]
-        for sample, score, label in zip(data_samples, scores, labels):
-            sample.set_pred_score(score).set_pred_label(label)
-        return data_samples
+        return pack_predictions(
+            torch.sigmoid(self.class_logits(inputs)), data_samples)
 
     def get_layer_depth(self, param_name: str, prefix: str = ''):
         """Layer depth for layer-wise lr decay: that of the task model.

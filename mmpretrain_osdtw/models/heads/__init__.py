@@ -1,3 +1,4 @@
-from .logit_adjusted_heads import LogitAdjustedBCEHead, LogitAdjustedCEHead
+from .logit_adjusted_heads import (LogitAdjustedBCEHead, LogitAdjustedCEHead,
+                                   pack_predictions)
 
-__all__ = ['LogitAdjustedBCEHead', 'LogitAdjustedCEHead']
+__all__ = ['LogitAdjustedBCEHead', 'LogitAdjustedCEHead', 'pack_predictions']

@@ -26,6 +26,31 @@ MISSING_COUNTS_HINT = (
     '`class_counts=` (a list or a JSON path) to the head')
 
 
+def pack_predictions(
+        scores: torch.Tensor,
+        data_samples: Optional[List[Optional[DataSample]]] = None
+) -> List[DataSample]:
+    """Write ``pred_score`` and ``pred_label`` (argmax over ``K``) into the
+    data samples (new ones where there are none).
+
+    Args:
+        scores (torch.Tensor): ``(B, K)`` class scores.
+        data_samples (list, optional): The batch's samples (entries may be
+            None).
+
+    Returns:
+        list[DataSample]: One per row of ``scores``.
+    """
+    labels = scores.argmax(dim=1, keepdim=True).detach()
+    if data_samples is None:
+        data_samples = [None] * scores.size(0)
+    out = []
+    for sample, score, label in zip(data_samples, scores, labels):
+        sample = DataSample() if sample is None else sample
+        out.append(sample.set_pred_score(score).set_pred_label(label))
+    return out
+
+
 class _PriorAwareHead(VisionTransformerClsHead):
     """Shared part of the logit-adjusted heads: counts, class ids, targets.
 
@@ -205,21 +230,6 @@ class _PriorAwareHead(VisionTransformerClsHead):
         return out.index_copy(1, self.class_ids.to(task_scores.device),
                               task_scores)
 
-    @staticmethod
-    def _pack_predictions(
-        scores: torch.Tensor,
-        data_samples: Optional[List[Optional[DataSample]]]
-    ) -> List[DataSample]:
-        """Write ``pred_score`` and ``pred_label`` (argmax over K)."""
-        labels = scores.argmax(dim=1, keepdim=True).detach()
-        if data_samples is None:
-            data_samples = [None] * scores.size(0)
-        out = []
-        for sample, score, label in zip(data_samples, scores, labels):
-            sample = DataSample() if sample is None else sample
-            out.append(sample.set_pred_score(score).set_pred_label(label))
-        return out
-
 
 @MODELS.register_module()
 class LogitAdjustedBCEHead(_PriorAwareHead):
@@ -305,7 +315,7 @@ class LogitAdjustedBCEHead(_PriorAwareHead):
         """Sigmoid scores in the original class order (called by
         ``predict``)."""
         scores = self.scatter_to_classes(torch.sigmoid(cls_score))
-        return self._pack_predictions(scores, data_samples)
+        return pack_predictions(scores, data_samples)
 
 
 @MODELS.register_module()
@@ -376,5 +386,5 @@ class LogitAdjustedCEHead(_PriorAwareHead):
         data_samples: Optional[List[Optional[DataSample]]]
     ) -> List[DataSample]:
         """Softmax scores over the K classes (called by ``predict``)."""
-        return self._pack_predictions(
+        return pack_predictions(
             F.softmax(cls_score, dim=1), data_samples)
