@@ -163,8 +163,13 @@ def _check_int(obj: dict, path: str, key: str, minimum: int) -> int:
 
 
 def _check_tensor_dict(obj: dict, path: str, key: str,
-                       names: List[str]) -> Dict[str, torch.Tensor]:
-    """A ``{name: Tensor}`` entry with exactly ``names`` as its keys."""
+                       names: Sequence[str],
+                       optional: Sequence[str] = (),
+                       unknown: str = 'not in param_layers'
+                       ) -> Dict[str, torch.Tensor]:
+    """A ``{name: Tensor}`` entry with every one of ``names`` as a key, and
+    otherwise only keys of ``optional``; ``unknown`` ends the message for
+    another key."""
     value = obj[key]
     if not isinstance(value, dict):
         raise ValueError(f'{path}: {key} must be a dict of tensors')
@@ -172,12 +177,12 @@ def _check_tensor_dict(obj: dict, path: str, key: str,
     if missing:
         raise ValueError(f'{path}: {key} has no entry for parameter '
                          f'{missing[0]!r}')
-    extra = sorted(set(value) - set(names))
+    extra = sorted(set(value) - set(names) - set(optional))
     if extra:
         raise ValueError(f'{path}: {key} has an entry {extra[0]!r} that is '
-                         'not in param_layers')
-    for name in names:
-        if not isinstance(value[name], torch.Tensor):
+                         f'{unknown}')
+    for name, tensor in value.items():
+        if not isinstance(tensor, torch.Tensor):
             raise ValueError(f'{path}: {key}[{name!r}] is not a tensor')
     return value
 
@@ -343,20 +348,10 @@ def load_cross_stats(
     if obj['num_samples'] != num_samples:
         raise ValueError(f'{path}: num_samples = {obj["num_samples"]!r} '
                          f'differs from the task files ({num_samples})')
-    k = obj['k']
-    if not isinstance(k, dict):
-        raise ValueError(f'{path}: k must be a dict of tensors')
-    missing = [n for n in names if n not in k]
-    if missing:
-        raise ValueError(f'{path}: k has no entry for parameter '
-                         f'{missing[0]!r}')
-    extra = sorted(set(k) - set(names) - set(optional_names))
-    if extra:
-        raise ValueError(f'{path}: k has an entry {extra[0]!r} that is not '
-                         'a parameter of both task files (with one shape)')
+    k = _check_tensor_dict(
+        obj, path, 'k', names, optional_names,
+        'not a parameter of both task files (with one shape)')
     for name, value in k.items():
-        if not isinstance(value, torch.Tensor):
-            raise ValueError(f'{path}: k[{name!r}] is not a tensor')
         if value.shape != shapes[name]:
             raise ValueError(f'{path}: k[{name!r}] has shape '
                              f'{tuple(value.shape)}, expected '
