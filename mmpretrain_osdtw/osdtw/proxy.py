@@ -962,11 +962,7 @@ def _expansion_chunk(
         tuple: The chunk's exact cost parts (see :func:`_expansion_costs`)
         and its counts ``(zero_both, zero_one_side, negative_d2)``.
     """
-
-    def part(t: Optional[Tensor]) -> Optional[Tensor]:
-        return None if t is None else t.reshape(-1)[sl].to(_DTYPE)
-
-    ha, hb = part(stats.h_a), part(stats.h_b)
+    ha, hb = _chunk_part(stats.h_a, sl), _chunk_part(stats.h_b, sl)
     if not (bool((ha > zero_a).all()) and bool((hb > zero_b).all())):
         ha, hb, va, vb, k, d2 = _stats_mismatch(stats, sl, variant, mismatch,
                                                 num_samples, zero_a, zero_b)
@@ -976,17 +972,12 @@ def _expansion_chunk(
         return cost, (int((za & zb).sum()), int(
             (za ^ zb).sum()), int((d2 < 0).sum()))
     # fast path, every slot has nonzero Fisher on both sides
-    if variant == 'paper':
-        va, vb, k = ha, hb, None
-    else:
-        va = ha if stats.v_a is None else part(stats.v_a)
-        vb = hb if stats.v_b is None else part(stats.v_b)
-        k = part(stats.k)
+    va, vb, k = _chunk_scores(stats, sl, variant, ha, hb)
     ia, ib = ha.reciprocal(), hb.reciprocal()
     ua, ub = va * ia, vb * ib
     unshared = (ua.sum() + ub.sum()) / (2.0 * num_samples)
     if stats.delta2 is None:
-        d2 = part(stats.delta).square()
+        d2 = _chunk_part(stats.delta, sl).square()
     else:  # a copy: d2 is updated in place below
         d2 = stats.delta2.reshape(-1)[sl].to(_DTYPE, copy=True)
     if mismatch != 'raw':
@@ -996,7 +987,7 @@ def _expansion_chunk(
             noise.addcmul_(k * ia, ib, value=-2.0)
         d2.add_(noise, alpha=-1.0 / num_samples)
         if stats.sgd_noise is not None:
-            d2.sub_(part(stats.sgd_noise))
+            d2.sub_(_chunk_part(stats.sgd_noise, sl))
     far = _expand_slots(ha, hb, ia, ib, va, vb, k, d2, num_samples, w, sums,
                         stats.layer)
     cost = SlotCosts(far.shared_var, far.shared_bias, unshared)
@@ -1004,27 +995,36 @@ def _expansion_chunk(
 
 
 # ------------------------------------------------------------ the grid
+def _chunk_part(t: Optional[Tensor], sl: slice) -> Optional[Tensor]:
+    """Float64 chunk ``sl`` of a flattened statistics tensor (or None)."""
+    return None if t is None else t.reshape(-1)[sl].to(_DTYPE)
+
+
+def _chunk_scores(stats: TaskPairStats, sl: slice, variant: str, ha: Tensor,
+                  hb: Tensor) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
+    """``(v_A, v_B, k)`` of a chunk: ``v := h`` where a score variance is
+    absent, and ``(h_A, h_B, None)`` for the ``'paper'`` variant."""
+    if variant == 'paper':
+        return ha, hb, None
+    va = ha if stats.v_a is None else _chunk_part(stats.v_a, sl)
+    vb = hb if stats.v_b is None else _chunk_part(stats.v_b, sl)
+    return va, vb, _chunk_part(stats.k, sl)
+
+
 def _stats_mismatch(stats: TaskPairStats, sl: slice, variant: str,
                     mismatch: str, num_samples: float, zero_a: float,
                     zero_b: float) -> Tuple[Tensor, ...]:
     """Float64 chunk ``(h_a, h_b, v_a, v_b, k, d2)`` of one tensor."""
 
-    def part(t: Optional[Tensor]) -> Optional[Tensor]:
-        return None if t is None else t.reshape(-1)[sl].to(_DTYPE)
-
-    ha, hb = part(stats.h_a), part(stats.h_b)
-    if variant == 'paper':
-        va, vb, k = ha, hb, None
-    else:
-        va = ha if stats.v_a is None else part(stats.v_a)
-        vb = hb if stats.v_b is None else part(stats.v_b)
-        k = part(stats.k)
-    raw = part(stats.delta2)
+    ha, hb = _chunk_part(stats.h_a, sl), _chunk_part(stats.h_b, sl)
+    va, vb, k = _chunk_scores(stats, sl, variant, ha, hb)
+    raw = _chunk_part(stats.delta2, sl)
     if raw is None:
-        raw = part(stats.delta).square()
+        raw = _chunk_part(stats.delta, sl).square()
     if mismatch != 'raw':
         raw = raw - mismatch_noise(ha, hb, num_samples, va, vb, k,
-                                   part(stats.sgd_noise), zero_a, zero_b)
+                                   _chunk_part(stats.sgd_noise, sl), zero_a,
+                                   zero_b)
     return ha, hb, va, vb, k, raw
 
 
