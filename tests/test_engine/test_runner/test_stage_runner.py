@@ -83,6 +83,14 @@ def train(config: Path, work_dir: Path, log_file: Path, *options, **popen):
                                 **popen)
 
 
+def run_pipeline(config: Path, work_dir: Path, log_file: Path,
+                 *options) -> tuple:
+    """Run tools/train.py to the end; ``(exit code, log text)``."""
+    proc = train(config, work_dir, log_file, *options)
+    proc.wait(timeout=300)
+    return proc.returncode, log_file.read_text()
+
+
 def artifact(work_dir: Path, step: str, name: str) -> str:
     """A step's artifact; done.json holds it relative to the work dir."""
     path = json.loads(
@@ -109,10 +117,8 @@ def killed_then_resumed(tmp_path_factory):
     stage1_ckpt = artifact(work_dir, 'stage1_head', 'checkpoint')
     stage1_mtime = os.path.getmtime(stage1_ckpt)
 
-    second = train(config, work_dir, tmp / 'second.log')
-    second.wait(timeout=300)
-    log = (tmp / 'second.log').read_text()
-    assert second.returncode == 0, log[-5000:]
+    code, log = run_pipeline(config, work_dir, tmp / 'second.log')
+    assert code == 0, log[-5000:]
     return work_dir, log, stage1_ckpt, stage1_mtime
 
 
@@ -135,13 +141,11 @@ def test_a_moved_work_dir_resumes(killed_then_resumed, tmp_path):
     hidden = source.with_name(source.name + '_hidden')
     source.rename(hidden)
     try:
-        proc = train(source.parent / 'pipeline.py', moved,
-                     tmp_path / 'moved.log')
-        proc.wait(timeout=300)
+        code, log = run_pipeline(source.parent / 'pipeline.py', moved,
+                                 tmp_path / 'moved.log')
     finally:
         hidden.rename(source)
-    log = (tmp_path / 'moved.log').read_text()
-    assert proc.returncode == 0, log[-5000:]
+    assert code == 0, log[-5000:]
     for step in ('stage1_head', 'stage1_tail', 'fisher_cross', 'search',
                  'stage2', 'assemble', 'refine', 'test'):
         assert f'[OSDTW] {step}: done, skipped' in log, step
@@ -203,12 +207,11 @@ def test_exact_mode_shares_exactly_c_blocks(killed_then_resumed, tmp_path):
     for step in ('stage1_head', 'stage1_tail', 'fisher_cross', 'search'):
         shutil.copytree(source / step, work_dir / step)
     config = source.parent / 'pipeline.py'
-    proc = train(config, work_dir, tmp_path / 'exact.log', '--cfg-options',
-                 'train_cfg.stage2_mode=exact', 'train_cfg.shared_depth=2',
-                 'train_cfg.refine=None')
-    proc.wait(timeout=300)
-    log = (tmp_path / 'exact.log').read_text()
-    assert proc.returncode == 0, log[-5000:]
+    code, log = run_pipeline(config, work_dir, tmp_path / 'exact.log',
+                             '--cfg-options', 'train_cfg.stage2_mode=exact',
+                             'train_cfg.shared_depth=2',
+                             'train_cfg.refine=None')
+    assert code == 0, log[-5000:]
     assert '[OSDTW] stage1_head: done, skipped' in log
     assert '[OSDTW] stage2: running' in log
     init = torch.load(work_dir / 'stage2' / 'init_from_stage1.pth')
@@ -236,11 +239,10 @@ def test_shared_depth_beyond_the_vit_is_a_clear_error(killed_then_resumed,
     source = killed_then_resumed[0]
     for step in ('stage1_head', 'stage1_tail', 'fisher_cross', 'search'):
         shutil.copytree(source / step, work_dir / step)
-    proc = train(source.parent / 'pipeline.py', work_dir, tmp_path / 'bad.log',
-                 '--cfg-options', 'train_cfg.shared_depth=9')
-    proc.wait(timeout=300)
-    log = (tmp_path / 'bad.log').read_text()
-    assert proc.returncode != 0
+    code, log = run_pipeline(source.parent / 'pipeline.py', work_dir,
+                             tmp_path / 'bad.log', '--cfg-options',
+                             'train_cfg.shared_depth=9')
+    assert code != 0
     assert 'train_cfg.shared_depth=9 is outside 0..4' in log
     assert not (work_dir / 'stage2').exists()
 
@@ -284,12 +286,10 @@ def test_fisher_max_samples_reaches_every_pass(killed_then_resumed, tmp_path):
 
 def test_unknown_fisher_key_is_a_clear_error(killed_then_resumed, tmp_path):
     source = killed_then_resumed[0]
-    proc = train(source.parent / 'pipeline.py', tmp_path / 'work',
-                 tmp_path / 'bad.log', '--cfg-options',
-                 'train_cfg.fisher.max_sample=20')
-    proc.wait(timeout=300)
-    log = (tmp_path / 'bad.log').read_text()
-    assert proc.returncode != 0
+    code, log = run_pipeline(source.parent / 'pipeline.py', tmp_path / 'work',
+                             tmp_path / 'bad.log', '--cfg-options',
+                             'train_cfg.fisher.max_sample=20')
+    assert code != 0
     assert "train_cfg.fisher has an unknown key 'max_sample'" in log
 
 
@@ -298,13 +298,11 @@ def test_stage1_in_one_data_pass(killed_then_resumed, tmp_path):
     stage-1 trainings; the task models and their statistics come from it."""
     source = killed_then_resumed[0]
     work_dir = tmp_path / 'work'
-    proc = train(source.parent / 'pipeline.py', work_dir,
-                 tmp_path / 'pair.log', '--cfg-options',
-                 'train_cfg.stage1_pair=stage1_pair.py',
-                 'train_cfg.refine=None')
-    proc.wait(timeout=300)
-    log = (tmp_path / 'pair.log').read_text()
-    assert proc.returncode == 0, log[-5000:]
+    pair = ('--cfg-options', 'train_cfg.stage1_pair=stage1_pair.py',
+            'train_cfg.refine=None')
+    code, log = run_pipeline(source.parent / 'pipeline.py', work_dir,
+                             tmp_path / 'pair.log', *pair)
+    assert code == 0, log[-5000:]
     for task in ('head', 'tail'):
         ckpt = artifact(work_dir, f'stage1_{task}', 'checkpoint')
         assert ckpt.endswith(f'{task}_from_pair.pth')
@@ -320,12 +318,8 @@ def test_stage1_in_one_data_pass(killed_then_resumed, tmp_path):
     assert 'stage1_pair' in report['timings']
     assert {'stage 1 head task', 'stage 1 tail task'} <= set(report['models'])
     # a rerun skips everything, the pair included
-    again = train(source.parent / 'pipeline.py', work_dir,
-                  tmp_path / 'again.log', '--cfg-options',
-                  'train_cfg.stage1_pair=stage1_pair.py',
-                  'train_cfg.refine=None')
-    again.wait(timeout=300)
-    log = (tmp_path / 'again.log').read_text()
-    assert again.returncode == 0, log[-5000:]
+    code, log = run_pipeline(source.parent / 'pipeline.py', work_dir,
+                             tmp_path / 'again.log', *pair)
+    assert code == 0, log[-5000:]
     assert '[OSDTW] stage1_pair: done, skipped' in log
     assert '[OSDTW] test: done, skipped' in log
