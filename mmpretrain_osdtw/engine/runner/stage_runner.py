@@ -358,10 +358,8 @@ class StageRunner(BaseLoop):
                 self._runner.logger)
             return dict(artifacts=dict(checkpoint=ckpt, fisher=fisher))
 
-        key = dict(config=self.configs[step], pair=pair_ckpt)
-        if 'max_samples' in self.fisher_cfg:
-            key['fisher_max_samples'] = self.fisher_cfg['max_samples']
-        return self.run_step(step, key, work)
+        return self.run_step(step, self.stage1_key(step, pair=pair_ckpt),
+                             work)
 
     def step_stage1(self, task: str, pair_ckpt: Optional[str] = None) -> dict:
         if pair_ckpt is not None:
@@ -377,10 +375,15 @@ class StageRunner(BaseLoop):
                     f'{self.configs[step]} needs FisherHook in custom_hooks')
             return dict(artifacts=dict(checkpoint=ckpt, fisher=fisher))
 
-        key = dict(config=self.configs[step])
+        return self.run_step(step, self.stage1_key(step), work)
+
+    def stage1_key(self, step: str, **extra) -> dict:
+        """A stage-1 task step's settings: its config, ``extra`` and the
+        Fisher subset size when one is set."""
+        key = dict(config=self.configs[step], **extra)
         if 'max_samples' in self.fisher_cfg:
             key['fisher_max_samples'] = self.fisher_cfg['max_samples']
-        return self.run_step(step, key, work)
+        return key
 
     def step_fisher_cross(self, stage1: dict) -> Dict[str, str]:
         step = 'fisher_cross'
