@@ -59,6 +59,12 @@ def test_split_errors_name_the_problem(tmp_path):
     assert proc.returncode == 2
     assert 'plain.pth' in proc.stderr and 'TaskPairClassifier' in \
         proc.stderr
+    garbage = tmp_path / 'garbage.pth'
+    garbage.write_bytes(b'not a checkpoint')
+    proc = run_tool('tools/osdtw_split_pair.py', PAIR, garbage, '--out-dir',
+                    tmp_path, '--no-fisher', check=False)
+    assert proc.returncode == 2
+    assert 'garbage.pth: not a checkpoint torch can read' in proc.stderr
     proc = run_tool('tools/osdtw_split_pair.py', PAIR, plain, '--out-dir',
                     tmp_path, '--head-config', tmp_path / 'x.py',
                     check=False)

@@ -50,7 +50,8 @@ from mmpretrain_osdtw.models.classifiers import split_task_pair_checkpoint
 from mmpretrain_osdtw.osdtw.assemble import (assemble_from_config,
                                              load_stage1_decoders,
                                              save_model_checkpoint)
-from mmpretrain_osdtw.utils import atomic_json_dump, atomic_write_text
+from mmpretrain_osdtw.utils import (atomic_json_dump, atomic_write_text,
+                                    check_int)
 
 PIPELINE_STEPS = ('stage1_pair', 'stage1_head', 'stage1_tail',
                   'fisher_cross', 'search', 'stage2', 'assemble', 'refine',
@@ -155,6 +156,9 @@ class StageRunner(BaseLoop):
         if unknown:
             raise ValueError(f'train_cfg.fisher has an unknown key '
                              f'{unknown[0]!r}; known: {FISHER_KEYS}')
+        if 'max_samples' in self.fisher_cfg:
+            check_int('train_cfg.fisher.max_samples',
+                      self.fisher_cfg['max_samples'], 1)
         self.shared_depth = shared_depth
         self.head_weight = head_weight
         self.stage_cfg_options = dict(stage_cfg_options or {})

@@ -76,12 +76,17 @@ def split_task_pair_checkpoint(pair_ckpt: str, task: str,
 
     Raises:
         FileNotFoundError: If ``pair_ckpt`` is missing.
+        ValueError: If torch cannot read it (names the file).
         KeyError: If it is not a pair's checkpoint (names the file).
     """
     from mmpretrain_osdtw.utils import atomic_torch_save
     if not osp.isfile(pair_ckpt):
         raise FileNotFoundError(f'checkpoint {pair_ckpt!r} does not exist')
-    state = torch.load(pair_ckpt, map_location='cpu', weights_only=False)
+    try:
+        state = torch.load(pair_ckpt, map_location='cpu', weights_only=False)
+    except Exception as err:  # unpickling errors have no common base
+        raise ValueError(f'{pair_ckpt}: not a checkpoint torch can read '
+                         f'({type(err).__name__}: {err})') from None
     if not isinstance(state, dict) or 'state_dict' not in state:
         raise KeyError(f'{pair_ckpt}: no state_dict (not an mmengine '
                        'checkpoint)')

@@ -291,6 +291,12 @@ def test_unknown_fisher_key_is_a_clear_error(killed_then_resumed, tmp_path):
                              'train_cfg.fisher.max_sample=20')
     assert code != 0
     assert "train_cfg.fisher has an unknown key 'max_sample'" in log
+    code, log = run_pipeline(source.parent / 'pipeline.py', tmp_path / 'work',
+                             tmp_path / 'bad.log', '--cfg-options',
+                             'train_cfg.fisher.max_samples=0')
+    assert code != 0
+    assert 'train_cfg.fisher.max_samples must be an int >= 1, got 0' in log
+    assert not (tmp_path / 'work' / 'stage1_head').exists()
 
 
 def test_stage1_in_one_data_pass(killed_then_resumed, tmp_path):
