@@ -69,3 +69,8 @@ bench_val_dataset = dict(
               dict(type='PackInputs')])
 # A separate copy: mmengine pops `_delete_` from a dict when it merges it.
 bench_test_dataset = dict(bench_val_dataset)
+# The evaluation loaders every benchmark config takes as they are.
+bench_val_dataloader = dict(
+    num_workers=bench_workers, dataset=bench_val_dataset)
+bench_test_dataloader = dict(
+    num_workers=bench_workers, dataset=bench_test_dataset)

@@ -5,10 +5,7 @@ model = {{_base_.bench_model}}
 train_dataloader = dict(
     num_workers={{_base_.bench_workers}},
     dataset=dict(dataset={{_base_.bench_train_dataset}}))
-val_dataloader = dict(
-    num_workers={{_base_.bench_workers}}, dataset={{_base_.bench_val_dataset}})
-test_dataloader = dict(
-    num_workers={{_base_.bench_workers}},
-    dataset={{_base_.bench_test_dataset}})
+val_dataloader = {{_base_.bench_val_dataloader}}
+test_dataloader = {{_base_.bench_test_dataloader}}
 train_cfg = dict(
     max_epochs={{_base_.bench_epochs}}, val_interval={{_base_.bench_epochs}})
