@@ -69,7 +69,10 @@ bench_val_dataset = dict(
               dict(type='PackInputs')])
 # A separate copy: mmengine pops `_delete_` from a dict when it merges it.
 bench_test_dataset = dict(bench_val_dataset)
-# The evaluation loaders every benchmark config takes as they are.
+# The loaders the benchmark configs take as they are (stage 1 wraps the
+# training set in HeadTailSplit instead).
+bench_train_dataloader = dict(
+    num_workers=bench_workers, dataset=bench_train_dataset)
 bench_val_dataloader = dict(
     num_workers=bench_workers, dataset=bench_val_dataset)
 bench_test_dataloader = dict(

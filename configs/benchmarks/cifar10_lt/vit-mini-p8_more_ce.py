@@ -3,9 +3,7 @@
 _base_ = ['../../more/cifar10_lt/vit-tiny-p4_more_ce.py', './_bench.py']
 
 model = {{_base_.bench_model}}
-train_dataloader = dict(
-    num_workers={{_base_.bench_workers}},
-    dataset={{_base_.bench_train_dataset}})
+train_dataloader = {{_base_.bench_train_dataloader}}
 val_dataloader = {{_base_.bench_val_dataloader}}
 test_dataloader = {{_base_.bench_test_dataloader}}
 train_cfg = dict(
