@@ -68,7 +68,7 @@ def main(argv=None) -> int:
 
         import mmpretrain_osdtw  # noqa: F401
         from mmpretrain_osdtw.apis import load_config
-        from mmpretrain_osdtw.engine.hooks import task_fisher_from_config
+        from mmpretrain_osdtw.apis import task_fisher_from_config
         from mmpretrain_osdtw.models.classifiers import \
             split_task_pair_checkpoint
         os.makedirs(args.out_dir, exist_ok=True)

@@ -2,7 +2,12 @@
 # outer Runner whose train loop is StageRunner; the loop runs every stage as
 # its own Runner from the stage configs next to the pipeline config (paths
 # below are relative to that folder). The outer model, optimizer and data
-# below are never trained or read: mmengine only needs them to exist.
+# below are never trained or read, but mmengine 0.10.7 needs them: its Runner
+# reads cfg['model'] and builds it; train_dataloader, train_cfg and
+# optim_wrapper must be all set or all None; Runner.train() asserts the model
+# has train_step, builds the optim wrapper over its parameters and calls
+# _init_model_weights and load_or_resume before the loop runs. This is the
+# one place of that placeholder.
 _base_ = './lt_runtime.py'
 
 model = dict(

@@ -1,5 +1,5 @@
 """The long-tailed benchmark table printed by ``tools/test.py`` and the
-OSDTW pipeline report."""
+OSDTW pipeline report (:mod:`.pipeline_report`)."""
 from typing import Dict, Mapping, Optional
 
 # (metric key of ShotGroupMetric without prefix, column title)

@@ -1,4 +1,5 @@
 """Pure helpers of tools/benchmark/cifar10_lt_accuracy.py (no training)."""
+import argparse
 import importlib.util
 import math
 from pathlib import Path
@@ -133,16 +134,17 @@ def test_bench_configs_read_the_imb_ratio(monkeypatch):
     assert cfg.train_dataloader.dataset.dataset.imb_ratio == 50
 
 
-def test_done_artifact_resolves_relative_paths(tmp_path):
-    step = tmp_path / 'osdtw' / 'stage1_head'
+def test_driver_reads_the_pipeline_ledger(tmp_path):
+    """The driver resolves a pipeline step's artifacts with StepLedger."""
+    driver = bench.Benchmark(argparse.Namespace(work_dir=str(tmp_path)))
+    step = tmp_path / 'seed0' / 'osdtw' / 'stage1_head'
     step.mkdir(parents=True)
-    done = step / 'done.json'
-    done.write_text('{"artifacts": {"checkpoint": "stage1_head/epoch_3.pth",'
-                    ' "old": "/abs/epoch_3.pth"}}')
-    assert bench.done_artifact(str(done), 'checkpoint') == str(
-        tmp_path / 'osdtw' / 'stage1_head' / 'epoch_3.pth')
-    assert bench.done_artifact(str(done), 'old') == '/abs/epoch_3.pth'
-
+    (step / 'done.json').write_text(
+        '{"artifacts": {"checkpoint": "stage1_head/epoch_3.pth"},'
+        ' "seconds": 4.5}')
+    assert driver.stage1_done(0, 'head') == str(step / 'done.json')
+    assert driver.ledger(0).artifact('stage1_head',
+                                     'checkpoint') == str(step / 'epoch_3.pth')
 
 def test_gpu_scale_options():
     args = bench.parse_args(

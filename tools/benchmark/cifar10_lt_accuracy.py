@@ -48,6 +48,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from mmpretrain_osdtw.datasets.long_tailed import long_tailed_counts
+from mmpretrain_osdtw.engine.runner.stage_runner import PIPELINE_STEPS
+from mmpretrain_osdtw.engine.runner.step_ledger import StepLedger
+from mmpretrain_osdtw.evaluation.pipeline_report import (ASSEMBLED_ROW,
+                                                         PAIR_ROW,
+                                                         REFINED_ROW,
+                                                         STAGE2_ROW)
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG_DIR = osp.join('configs', 'benchmarks', 'cifar10_lt')
 ARCHIVE = osp.join(REPO, '..', 'shared', 'data', 'cifar10',
@@ -81,7 +89,6 @@ ARCHS = {
         env=dict(DIMS=384, LAYERS=12, HEADS=6, FFN=1536, PATCH=4),
         depths=[3, 6, 12]),
 }
-REFINED_ROW = 'OSDTW (assembled + refined)'
 
 
 # ----------------------------------------------------------- pure helpers
@@ -98,10 +105,7 @@ def cifar_lt_counts(n_max: int = 5000,
     if num_classes < 2 or imb_ratio < 1:
         raise ValueError(f'need num_classes >= 2 and imb_ratio >= 1, got '
                          f'{num_classes} and {imb_ratio}')
-    return [
-        int(n_max * imb_ratio**(-i / (num_classes - 1)))
-        for i in range(num_classes)
-    ]
+    return long_tailed_counts(n_max, num_classes, imb_ratio).tolist()
 
 
 def strip_prefix(metrics: dict, prefix: str = 'lt/') -> dict:
@@ -375,9 +379,13 @@ class Benchmark:
 
         return Job(name, seed, [], build, finish)
 
+    def ledger(self, seed: int) -> StepLedger:
+        """The pipeline run's step ledger (its ``done.json`` files)."""
+        return StepLedger(
+            osp.join(self.seed_dir(seed), 'osdtw'), PIPELINE_STEPS)
+
     def stage1_done(self, seed: int, task: str) -> str:
-        return osp.join(self.seed_dir(seed), 'osdtw', f'stage1_{task}',
-                        'done.json')
+        return self.ledger(seed).done_path(f'stage1_{task}')
 
     def grid_job(self, seed: int, depth: int, weight: float) -> Job:
         name = f'grid_C{depth}_w{weight_tag(weight)}'
@@ -388,7 +396,7 @@ class Benchmark:
 
         def build():
             ckpts = {
-                t: done_artifact(self.stage1_done(seed, t), 'checkpoint')
+                t: self.ledger(seed).artifact(f'stage1_{t}', 'checkpoint')
                 for t in ('head', 'tail')
             }
             assembled = osp.join(work, 'assembled.pth')
@@ -422,7 +430,7 @@ class Benchmark:
         def finish(sec):
             s2 = _read_json(stage2)
             stage1 = sum(
-                _read_json(self.stage1_done(seed, t))['seconds']
+                self.ledger(seed).read(f'stage1_{t}')['seconds']
                 for t in ('head', 'tail'))
             return dict(
                 method='grid',
@@ -444,7 +452,7 @@ class Benchmark:
         name = f'search_{mismatch}'
         base = osp.join(self.seed_dir(seed), 'osdtw')
         out_dir = osp.join(self.seed_dir(seed), name)
-        cross_done = osp.join(base, 'fisher_cross', 'done.json')
+        cross_done = self.ledger(seed).done_path('fisher_cross')
 
         def build():
             return [('search', [
@@ -587,16 +595,6 @@ def _read_json(path: str) -> dict:
         return json.load(f)
 
 
-def done_artifact(done_path: str, name: str) -> str:
-    """An artifact of a pipeline step's ``done.json`` as an absolute path
-    (the StageRunner stores paths relative to the pipeline's work dir, the
-    parent of the step folder)."""
-    path = _read_json(done_path)['artifacts'][name]
-    if osp.isabs(path):
-        return path
-    return osp.join(osp.dirname(osp.dirname(osp.abspath(done_path))), path)
-
-
 def _read_metrics(path: str) -> dict:
     return strip_prefix(_read_json(path))
 
@@ -681,11 +679,11 @@ def table_rows(results: Dict[str, Dict[int, dict]]) -> List[dict]:
                 seeds=sorted(osdtw),
                 metrics=[r['metrics'] for r in osdtw.values()],
                 wall=wall))
-        for sub, label in (('OSDTW (assembled)', 'OSDTW proxy choice, '
+        for sub, label in ((ASSEMBLED_ROW, 'OSDTW proxy choice, '
                             'assembled, no refinement'),
-                           ('stage 2 (joint)', 'OSDTW stage 2 alone (joint '
+                           (STAGE2_ROW, 'OSDTW stage 2 alone (joint '
                             'model at the chosen w_A)'),
-                           ('stage 1 pair (C=0)', 'OSDTW stage-1 pair '
+                           (PAIR_ROW, 'OSDTW stage-1 pair '
                             '(C = 0, no sharing)')):
             metrics = [
                 r['rows'][sub] for r in osdtw.values() if sub in r['rows']

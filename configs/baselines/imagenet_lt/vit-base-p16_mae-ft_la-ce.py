@@ -1,11 +1,18 @@
 # Logit-adjusted CE fine-tuning of an MAE-pretrained ViT-B/16 on ImageNet-LT.
-_base_ = './vit-base-p16_mae-ft_ce.py'
+_base_ = [
+    '../../_base_/models/vit-base-p16_mae-ft.py',
+    '../../_base_/datasets/imagenet_lt.py',
+    '../../_base_/schedules/adamw_mae-ft_lt.py',
+    '../../_base_/lt_runtime.py',
+]
 
 model = dict(
     head=dict(
         type='LogitAdjustedCEHead',
+        num_classes=1000,
         loss=dict(
             _delete_=True,
             type='LogitAdjustedCELoss',
             tau=1.0,
             label_smooth_val=0.1)))
+train_cfg = dict(max_epochs=100)

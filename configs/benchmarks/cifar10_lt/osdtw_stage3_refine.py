@@ -3,9 +3,18 @@
 # (a third of bench_epochs). It starts from trained weights, so the
 # schedule is a cosine decay without the warm-up epoch (which would need
 # at least two epochs).
-_base_ = './osdtw_stage3_assemble.py'
+# The project's stage-2 config (stage3_refine.py is stage2_joint.py with a
+# frozen encoder) and the benchmark settings side by side.
+_base_ = ['../../osdtw/cifar10_lt/stage2_joint.py', './_bench.py']
 
-model = dict(freeze_encoder=True)
+model = dict(
+    shared_depth={{_base_.bench_dual_model.shared_depth}},
+    backbone={{_base_.bench_dual_model.backbone}},
+    head={{_base_.bench_dual_model.head}},
+    freeze_encoder=True)
+train_dataloader = {{_base_.bench_train_dataloader}}
+val_dataloader = {{_base_.bench_val_dataloader}}
+test_dataloader = {{_base_.bench_test_dataloader}}
 param_scheduler = [
     dict(
         type='CosineAnnealingLR',

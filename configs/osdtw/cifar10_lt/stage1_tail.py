@@ -1,7 +1,12 @@
 # OSDTW stage 1, tail task: same recipe, the tail half of the classes.
-_base_ = './stage1_head.py'
+_base_ = '../../baselines/cifar10_lt/vit-tiny-p4_bal-bce.py'
 
-train_dataloader = dict(dataset=dict(task='tail'))
+train_dataloader = dict(
+    dataset=dict(
+        _delete_=True,
+        type='HeadTailSplit',
+        task='tail',
+        dataset={{_base_.train_dataloader.dataset}}))
 model = dict(head=dict(task='tail'))
 custom_hooks = [
     dict(type='ClassCountsHook'),

@@ -2,7 +2,8 @@
 # assembled model, the shared encoder frozen (the pipeline sets load_from to
 # the assembled checkpoint). A third of the stage-1/stage-2 epochs (the
 # paper: 100 + 100 epochs, refinement 30).
-_base_ = './stage3_assemble.py'
+# (stage3_assemble.py is stage2_joint.py for evaluation.)
+_base_ = './stage2_joint.py'
 
 model = dict(freeze_encoder=True)
 train_cfg = dict(max_epochs=10, val_interval=10)

@@ -1,7 +1,8 @@
 # OSDTW stage-3 refinement: train only the task decoders and heads of the
 # assembled model, the shared encoder frozen (the pipeline sets load_from to
 # the assembled checkpoint).
-_base_ = './stage3_assemble.py'
+# (stage3_assemble.py is stage2_joint.py for evaluation.)
+_base_ = './stage2_joint.py'
 
 model = dict(freeze_encoder=True)
 train_cfg = dict(max_epochs=20, val_interval=10)

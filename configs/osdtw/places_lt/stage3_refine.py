@@ -2,7 +2,8 @@
 # shared encoder frozen; starts from the assembled checkpoint (set by the
 # pipeline). No pretrained weights are loaded: everything comes from
 # load_from.
-_base_ = './stage3_assemble.py'
+# (stage3_assemble.py is stage2_joint.py for evaluation.)
+_base_ = './stage2_joint.py'
 
 model = dict(freeze_encoder=True, backbone=dict(init_cfg=None))
 train_cfg = dict(max_epochs=30)

@@ -1,9 +1,5 @@
 from .class_counts_hook import ClassCountsHook
-from .fisher_hook import (FisherHook, fisher_dataloader_cfg,
-                          task_fisher_from_config)
+from .fisher_hook import FisherHook
 from .more_schedule_hook import MOREScheduleHook
 
-__all__ = [
-    'ClassCountsHook', 'FisherHook', 'fisher_dataloader_cfg',
-    'task_fisher_from_config', 'MOREScheduleHook'
-]
+__all__ = ['ClassCountsHook', 'FisherHook', 'MOREScheduleHook']

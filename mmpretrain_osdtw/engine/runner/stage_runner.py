@@ -3,13 +3,19 @@
 ``python tools/train.py configs/osdtw/<dataset>/pipeline.py`` builds an
 outer mmengine Runner whose ``train_cfg`` is :class:`StageRunner`. The loop
 runs the steps below, each as its own Runner (or pure function) writing its
-artifacts under ``work_dir/<step>/``. A step is finished when its
-``done.json`` exists (written atomically, last) and every artifact it lists
-exists; finished steps are skipped on rerun, and a step that was killed
+artifacts under ``work_dir/<step>/``, and records it in the work dir's
+:class:`~.step_ledger.StepLedger`: a step is finished when its ``done.json``
+exists (written atomically, last) and every artifact it lists exists;
+finished steps are skipped on rerun, and a step that was killed
 mid-training resumes from its last epoch checkpoint. When a step has to run
 again (its settings changed, or an artifact was removed), every later step
 runs again too. ``done.json`` stores the paths under the pipeline's work
 dir relative to it, so a moved or copied work dir resumes the same way.
+
+The search's (or the user's) choice of ``C``/``w_A`` is one
+:class:`~mmpretrain_osdtw.osdtw.choice.TaskPairChoice`, given to every later
+step; the report is written by
+:func:`~mmpretrain_osdtw.evaluation.write_pipeline_report`.
 
 ======================  ====================================================
 step                    artifacts (under ``work_dir/<step>/``)
@@ -30,11 +36,8 @@ step                    artifacts (under ``work_dir/<step>/``)
 ======================  ====================================================
 """
 import copy
-import json
-import os
 import os.path as osp
-import time
-from typing import Callable, Dict, List, Optional
+from typing import Dict, Optional
 
 from mmengine.config import Config
 from mmengine.dist import barrier, is_main_process
@@ -42,22 +45,26 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import BaseLoop, Runner, find_latest_checkpoint
 from mmpretrain.registry import LOOPS
 
-from mmpretrain_osdtw.apis import (build_model, load_config,
-                                   prepare_distributed,
-                                   set_default_dataloader_cfg)
-from mmpretrain_osdtw.evaluation import format_shot_table
+from mmpretrain_osdtw.apis import (build_model, cross_fisher_from_configs,
+                                   load_config, prepare_distributed,
+                                   set_default_dataloader_cfg,
+                                   task_fisher_from_config)
+from mmpretrain_osdtw.evaluation import (ASSEMBLED_ROW, PAIR_ROW, REFINED_ROW,
+                                         STAGE1_ROW, STAGE2_ROW,
+                                         write_pipeline_report)
 from mmpretrain_osdtw.models.classifiers import split_task_pair_checkpoint
+from mmpretrain_osdtw.osdtw import plot_heatmap, run_search, save_search_json
 from mmpretrain_osdtw.osdtw.assemble import (assemble_from_config,
                                              load_stage1_decoders,
                                              save_model_checkpoint)
-from mmpretrain_osdtw.utils import (atomic_json_dump, atomic_write_text,
-                                    check_int)
+from mmpretrain_osdtw.osdtw.choice import (STAGE2_MODES, TaskPairChoice,
+                                           check_override)
+from mmpretrain_osdtw.utils import check_int
+from .step_ledger import StepLedger
 
 PIPELINE_STEPS = ('stage1_pair', 'stage1_head', 'stage1_tail',
                   'fisher_cross', 'search', 'stage2', 'assemble', 'refine',
                   'test')
-STAGE2_MODES = ('truncate', 'exact')
-DONE_FILE = 'done.json'
 FISHER_KEYS = ('chunk_size', 'dataloader', 'max_samples')
 
 
@@ -142,13 +149,7 @@ class StageRunner(BaseLoop):
             if not osp.isfile(path):
                 raise FileNotFoundError(
                     f'StageRunner: the {name} config {path!r} does not exist')
-        if shared_depth is not None and (not isinstance(shared_depth, int)
-                                         or shared_depth < 0):
-            raise ValueError('train_cfg.shared_depth must be an int >= 0, '
-                             f'got {shared_depth!r}')
-        if head_weight is not None and not 0.0 <= head_weight <= 1.0:
-            raise ValueError('train_cfg.head_weight must be in [0, 1], got '
-                             f'{head_weight!r}')
+        check_override(shared_depth, head_weight)
         self.stage2_mode = stage2_mode
         self.search_cfg = dict(search or {})
         self.fisher_cfg = dict(fisher or {})
@@ -163,7 +164,7 @@ class StageRunner(BaseLoop):
         self.head_weight = head_weight
         self.stage_cfg_options = dict(stage_cfg_options or {})
         self.root = osp.abspath(runner.work_dir)
-        self._rerun_from: Optional[int] = None
+        self.ledger = StepLedger(self.root, PIPELINE_STEPS, self.log)
 
     # mmengine's Runner.train() reads these from its train loop.
     @property
@@ -183,84 +184,14 @@ class StageRunner(BaseLoop):
         return 0
 
     # ------------------------------------------------------------------
-    # step bookkeeping
+    # step bookkeeping (the ledger)
     def step_dir(self, step: str) -> str:
-        return osp.join(self.root, step)
+        return self.ledger.step_dir(step)
 
-    def relative(self, obj):
-        """``obj`` with every absolute path inside the work dir made
-        relative to it (strings in nested dicts and lists)."""
-        if isinstance(obj, dict):
-            return {k: self.relative(v) for k, v in obj.items()}
-        if isinstance(obj, (list, tuple)):
-            return [self.relative(v) for v in obj]
-        if isinstance(obj, str) and osp.isabs(obj):
-            rel = osp.relpath(obj, self.root)
-            if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
-                return rel
-        return obj
-
-    def absolute(self, path: str) -> str:
-        """A ``done.json`` artifact path, resolved against the work dir."""
-        return path if osp.isabs(path) else osp.join(self.root, path)
-
-    def read_done(self, step: str) -> Optional[dict]:
-        """The ``done.json`` of a finished step, or None.
-
-        Its ``key`` comes back with work-dir paths relative (also for files
-        written with absolute paths), its ``artifacts`` as absolute paths.
-        """
-        path = osp.join(self.step_dir(step), DONE_FILE)
-        if not osp.isfile(path):
-            return None
-        with open(path, encoding='utf-8') as f:
-            done = json.load(f)
-        done['key'] = self.relative(done.get('key'))
-        done['artifacts'] = {
-            name: self.absolute(p)
-            for name, p in done.get('artifacts', {}).items()
-        }
-        return done
-
-    def is_done(self, step: str, key: dict) -> bool:
-        """Whether ``step`` finished with the same ``key`` and all of its
-        artifacts are still there."""
-        if self._rerun_from is not None and PIPELINE_STEPS.index(
-                step) >= self._rerun_from:
-            return False
-        done = self.read_done(step)
-        if done is None or done.get('key') != self.relative(key):
-            return False
-        return all(osp.isfile(p) for p in done.get('artifacts', {}).values())
-
-    def mark_done(self, step: str, key: dict, artifacts: Dict[str, str],
-                  seconds: float, **info) -> dict:
-        done = dict(
-            step=step,
-            key=self.relative(key),
-            artifacts=self.relative(artifacts),
-            seconds=round(seconds, 3),
-            finished=time.strftime('%Y-%m-%d %H:%M:%S'),
-            **info)
-        if is_main_process():
-            atomic_json_dump(done, osp.join(self.step_dir(step), DONE_FILE))
-        barrier()
-        return dict(done, artifacts=artifacts)
-
-    def run_step(self, step: str, key: dict, work: Callable[[], Dict]) -> dict:
-        """Run ``work`` unless ``step`` is already done with ``key``."""
-        if self.is_done(step, key):
-            self.log(f'{step}: done, skipped ({self.step_dir(step)})')
-            return self.read_done(step)
-        if self._rerun_from is None:
-            self._rerun_from = PIPELINE_STEPS.index(step)
-        self.log(f'{step}: running')
-        os.makedirs(self.step_dir(step), exist_ok=True)
-        start = time.time()
-        result = work()
-        artifacts = result.pop('artifacts')
-        return self.mark_done(step, key, artifacts,
-                              time.time() - start, **result)
+    def run_step(self, step: str, key: dict, work) -> dict:
+        """Run ``work`` unless ``step`` is already done with ``key`` (see
+        :meth:`StepLedger.run_step`)."""
+        return self.ledger.run_step(step, key, work)
 
     def log(self, message: str) -> None:
         self._runner.logger.info(f'[OSDTW] {message}')
@@ -330,11 +261,11 @@ class StageRunner(BaseLoop):
             for task in ('head', 'tail')
         }
         cross = self.step_fisher_cross(stage1)
-        chosen = self.step_search(stage1, cross)
-        stage2 = self.step_stage2(stage1, chosen)
-        assembled = self.step_assemble(stage1, stage2, chosen)
-        refined = self.step_refine(assembled, chosen)
-        self.step_test(stage1, stage2, assembled, refined, chosen)
+        choice = self.step_search(stage1, cross)
+        stage2 = self.step_stage2(stage1, choice)
+        assembled = self.step_assemble(stage1, stage2, choice)
+        refined = self.step_refine(assembled, choice)
+        self.step_test(stage1, stage2, assembled, refined, choice)
         model = self._runner.model
         return model.module if is_model_wrapper(model) else model
 
@@ -352,7 +283,6 @@ class StageRunner(BaseLoop):
         step = f'stage1_{task}'
 
         def work():
-            from mmpretrain_osdtw.engine.hooks import task_fisher_from_config
             ckpt = osp.join(self.step_dir(step), f'{task}_from_pair.pth')
             if is_main_process():
                 split_task_pair_checkpoint(pair_ckpt, task, ckpt)
@@ -394,8 +324,6 @@ class StageRunner(BaseLoop):
         out = osp.join(self.step_dir(step), 'fisher_cross.pth')
 
         def work():
-            from mmpretrain_osdtw.engine.hooks.fisher_hook import \
-                cross_fisher_from_configs
             cross_fisher_from_configs(
                 {
                     task: (self.stage_config(f'stage1_{task}',
@@ -414,15 +342,14 @@ class StageRunner(BaseLoop):
             })
         return self.run_step(step, key, work)['artifacts']
 
-    def step_search(self, stage1: dict, cross: Dict[str, str]) -> dict:
+    def step_search(self, stage1: dict,
+                    cross: Dict[str, str]) -> TaskPairChoice:
+        """Search ``(C, w_A)``; the choice, with the user's override."""
         step = 'search'
         out_json = osp.join(self.step_dir(step), 'search.json')
         out_png = osp.join(self.step_dir(step), 'proxy_heatmap.png')
 
         def work():
-            from mmpretrain_osdtw.osdtw.search import (plot_heatmap,
-                                                       run_search,
-                                                       save_search_json)
             if is_main_process():
                 result = run_search(stage1['head']['fisher'],
                                     stage1['tail']['fisher'], cross['cross'],
@@ -433,44 +360,24 @@ class StageRunner(BaseLoop):
             return dict(artifacts=dict(search=out_json, heatmap=out_png))
 
         self.run_step(step, dict(search=self.search_cfg), work)
-        with open(out_json, encoding='utf-8') as f:
-            result = json.load(f)
-        chosen = result['chosen']
-        depth = chosen['C'] if self.shared_depth is None else \
-            self.shared_depth
-        if depth > result['L']:
-            raise ValueError(
-                f'train_cfg.shared_depth={depth} is outside 0..{result["L"]}'
-                f' (the ViT of {out_json} has {result["L"]} blocks)')
-        weight = chosen['w_A'] if self.head_weight is None else \
-            self.head_weight
-        self.log(f'search chose C={chosen["C"]}, w_A={chosen["w_A"]}; '
-                 f'using C={depth}, w_A={weight}')
-        return dict(
-            shared_depth=int(depth),
-            head_weight=float(weight),
-            num_layers=int(result['L']))
+        choice = TaskPairChoice.from_search(out_json, self.shared_depth,
+                                            self.head_weight)
+        self.log(choice.describe())
+        return choice
 
-    def step_stage2(self, stage1: dict, chosen: dict) -> dict:
+    def step_stage2(self, stage1: dict, choice: TaskPairChoice) -> dict:
         step = 'stage2'
-        depth = chosen['shared_depth']
-        if self.stage2_mode == 'truncate':
-            train_depth = chosen['num_layers']
-        else:
-            train_depth = depth
+        train_depth = choice.stage2_depth(self.stage2_mode)
         key = dict(
             mode=self.stage2_mode,
             shared_depth=train_depth,
-            head_weight=chosen['head_weight'])
+            head_weight=choice.head_weight)
 
         def work():
-            if depth == 0:
+            if choice.shared_depth == 0:
                 self.log('stage2: C=0 shares nothing, no joint training')
                 return dict(artifacts={}, skipped=True)
-            overrides = {
-                'model.shared_depth': train_depth,
-                'model.head_weight': chosen['head_weight']
-            }
+            overrides = choice.model_overrides(train_depth)
             if self.stage2_mode == 'exact':
                 overrides['load_from'] = self.stage2_init(stage1, overrides)
             ckpt = self.train_stage('stage2', step, overrides)
@@ -507,9 +414,10 @@ class StageRunner(BaseLoop):
         barrier()
         return dict(checkpoint=ckpt, config=cfg_path)
 
-    def step_assemble(self, stage1: dict, stage2: dict, chosen: dict) -> dict:
+    def step_assemble(self, stage1: dict, stage2: dict,
+                      choice: TaskPairChoice) -> dict:
         step = 'assemble'
-        depth, weight = chosen['shared_depth'], chosen['head_weight']
+        depth, weight = choice.shared_depth, choice.head_weight
 
         def work():
             stage2_ckpt = stage2['artifacts'].get('checkpoint')
@@ -529,15 +437,14 @@ class StageRunner(BaseLoop):
             stage2=stage2.get('key'), shared_depth=depth, head_weight=weight)
         return self.run_step(step, key, work)
 
-    def step_refine(self, assembled: dict, chosen: dict) -> Optional[dict]:
+    def step_refine(self, assembled: dict,
+                    choice: TaskPairChoice) -> Optional[dict]:
         if 'refine' not in self.configs:
             return None
         step = 'refine'
-        overrides = {
-            'model.shared_depth': chosen['shared_depth'],
-            'model.head_weight': chosen['head_weight'],
-            'load_from': assembled['artifacts']['checkpoint'],
-        }
+        overrides = dict(
+            choice.model_overrides(),
+            load_from=assembled['artifacts']['checkpoint'])
 
         def work():
             ckpt = self.train_stage('refine', step, overrides)
@@ -546,23 +453,23 @@ class StageRunner(BaseLoop):
         return self.run_step(step, dict(overrides=overrides), work)
 
     def step_test(self, stage1: dict, stage2: dict, assembled: dict,
-                  refined: Optional[dict], chosen: dict) -> dict:
+                  refined: Optional[dict], choice: TaskPairChoice) -> dict:
         step = 'test'
-        depth, weight = chosen['shared_depth'], chosen['head_weight']
+        depth = choice.shared_depth
         models = []
         if refined is not None:
-            models.append(('OSDTW (assembled + refined)', 'refine',
+            models.append((REFINED_ROW, 'refine',
                            refined['artifacts']['checkpoint'], depth))
-        models.append(('OSDTW (assembled)', 'assemble',
+        models.append((ASSEMBLED_ROW, 'assemble',
                        assembled['artifacts']['checkpoint'], depth))
         if stage2['artifacts'].get('checkpoint'):
-            models.append(('stage 2 (joint)', 'stage2',
+            models.append((STAGE2_ROW, 'stage2',
                            stage2['artifacts']['checkpoint'],
-                           stage2['key']['shared_depth']))
-        models.append(('stage 1 pair (C=0)', 'assemble',
+                           choice.stage2_depth(self.stage2_mode)))
+        models.append((PAIR_ROW, 'assemble',
                        assembled['artifacts']['pair_checkpoint'], 0))
         for task in ('head', 'tail'):
-            models.append((f'stage 1 {task} task', f'stage1_{task}',
+            models.append((STAGE1_ROW.format(task=task), f'stage1_{task}',
                            stage1[task]['checkpoint'], None))
 
         def work():
@@ -570,12 +477,13 @@ class StageRunner(BaseLoop):
             for label, config, ckpt, model_depth in models:
                 overrides = {}
                 if model_depth is not None:
-                    overrides = {
-                        'model.shared_depth': model_depth,
-                        'model.head_weight': weight
-                    }
+                    overrides = choice.model_overrides(model_depth)
                 rows[label] = self.test_model(config, step, ckpt, overrides)
-            return self.write_report(rows, chosen)
+            report = write_pipeline_report(
+                self.step_dir(step), rows, choice.to_dict(),
+                self.stage2_mode,
+                self.ledger.timings(PIPELINE_STEPS[:-1]))
+            return dict(artifacts=report)
 
         key = dict(models=[m[2] for m in models])
         done = self.run_step(step, key, work)
@@ -583,32 +491,3 @@ class StageRunner(BaseLoop):
             report = f.read()
         self.log('final report\n' + report)
         return done
-
-    def write_report(self, rows: Dict[str, dict], chosen: dict) -> dict:
-        """``report.json`` (all metrics, step timings) and ``report.md``."""
-        timings = {}
-        for step in PIPELINE_STEPS[:-1]:
-            done = self.read_done(step)
-            if done is not None:
-                timings[step] = done['seconds']
-        out_json = osp.join(self.step_dir('test'), 'report.json')
-        out_md = osp.join(self.step_dir('test'), 'report.md')
-        table = format_shot_table(rows) or '(no ShotGroupMetric results)'
-        lines: List[str] = [
-            '# OSDTW pipeline report', '',
-            f'Chosen shared depth C = {chosen["shared_depth"]}, head weight '
-            f'w_A = {chosen["head_weight"]:.2f} (stage 2 mode: '
-            f'{self.stage2_mode}).', '', table, '', '| step | seconds |',
-            '|---|---|'
-        ]
-        lines += [f'| {step} | {sec:.1f} |' for step, sec in timings.items()]
-        if is_main_process():
-            atomic_json_dump(
-                dict(
-                    chosen=chosen,
-                    models=rows,
-                    timings=timings,
-                    stage2_mode=self.stage2_mode), out_json)
-            atomic_write_text('\n'.join(lines) + '\n', out_md)
-        barrier()
-        return dict(artifacts=dict(json=out_json, markdown=out_md))

@@ -9,8 +9,8 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmpretrain.registry import METRICS
 
-from mmpretrain_osdtw.datasets.class_counts import load_class_counts
-from mmpretrain_osdtw.datasets.head_tail_split import split_head_tail
+from mmpretrain_osdtw.utils.class_counts import load_class_counts
+from mmpretrain_osdtw.utils.head_tail import split_head_tail
 
 CountsLike = Union[str, Sequence[int], np.ndarray]
 TASK_NAMES = ('head', 'tail')
@@ -60,7 +60,7 @@ class ShotGroupMetric(BaseMetric):
     Classes are grouped by their TRAINING count: Many ``> many_thr``,
     Medium ``few_thr..many_thr`` (inclusive), Few ``< few_thr`` (LiVT and
     PaCo use 100 and 20: Places-LT gives 131/163/71 classes). The head/tail
-    tasks come from :func:`~mmpretrain_osdtw.datasets.split_head_tail`.
+    tasks come from :func:`~mmpretrain_osdtw.utils.split_head_tail`.
     All values are percentages. Returned keys (with the prefix, default
     ``'lt/'``):
 

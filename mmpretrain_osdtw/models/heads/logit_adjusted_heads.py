@@ -14,9 +14,8 @@ from mmpretrain.models.heads import VisionTransformerClsHead
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from mmpretrain_osdtw.datasets.class_counts import load_class_counts
-from mmpretrain_osdtw.datasets.head_tail_split import (split_head_tail,
-                                                       task_num_classes)
+from mmpretrain_osdtw.utils.class_counts import load_class_counts
+from mmpretrain_osdtw.utils.head_tail import split_head_tail, task_num_classes
 from ..losses import log_prior_from_counts, log_prior_odds_from_counts
 
 CountsLike = Union[str, Sequence[int], np.ndarray, torch.Tensor]

@@ -20,7 +20,7 @@ from mmpretrain.models.losses.utils import weight_reduce_loss
 from mmpretrain.registry import MODELS
 from torch import nn
 
-from mmpretrain_osdtw.datasets.class_counts import load_class_counts
+from mmpretrain_osdtw.utils.class_counts import load_class_counts
 
 CountsLike = Union[str, Sequence[int], np.ndarray, torch.Tensor]
 DISTANCES = ('l2', 'kl')

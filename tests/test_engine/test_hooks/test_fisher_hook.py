@@ -13,8 +13,9 @@ from mmpretrain.structures import DataSample
 from torch.utils.data import DataLoader
 
 import mmpretrain_osdtw  # noqa: F401
-from mmpretrain_osdtw.engine.hooks import FisherHook, fisher_dataloader_cfg
-from mmpretrain_osdtw.engine.hooks.fisher_hook import cross_fisher_from_configs
+from mmpretrain_osdtw.apis.fisher_jobs import (cross_fisher_from_configs,
+                                              fisher_dataloader_cfg)
+from mmpretrain_osdtw.engine.hooks import FisherHook
 from mmpretrain_osdtw.osdtw.fisher import (body_fingerprint,
                                            cross_task_statistics)
 from mmpretrain_osdtw.osdtw.search import load_task_stats, run_search

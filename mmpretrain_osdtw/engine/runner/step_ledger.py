@@ -1,0 +1,190 @@
+"""The ledger of a resumable pipeline: one ``done.json`` per finished step.
+
+A pipeline work dir holds one folder per step, ``<work_dir>/<step>/``. A
+step is finished when its ``done.json`` exists (written atomically, last,
+by rank 0) and every artifact it lists exists. ``done.json`` holds::
+
+    {"step": "stage2",
+     "key": {...},            # the step's settings (inputs included)
+     "artifacts": {"checkpoint": "stage2/epoch_3.pth", ...},
+     "seconds": 12.3, "finished": "2025-01-01 12:00:00", ...}
+
+Paths under the work dir are stored relative to it, so a moved or copied
+work dir resumes the same way (files of older runs with absolute paths are
+read too). A step whose key changed, or one of whose artifacts is gone,
+runs again, and so does every later step (the steps are declared in order).
+
+Example:
+    >>> ledger = StepLedger('work_dirs/run', ('prepare', 'train'))
+    >>> done = ledger.run_step(
+    ...     'prepare', dict(size=3),
+    ...     lambda: dict(artifacts=dict(data='/abs/run/prepare/data.pt')))
+    >>> done['artifacts']['data']  # doctest: +SKIP
+    '/abs/run/prepare/data.pt'
+"""
+import json
+import os
+import os.path as osp
+import time
+from typing import Callable, Dict, Optional, Sequence
+
+from mmengine.dist import barrier, is_main_process
+
+from mmpretrain_osdtw.utils import atomic_json_dump
+
+DONE_FILE = 'done.json'
+
+
+class StepLedger:
+    """Read and write the ``done.json`` of each step of a work dir.
+
+    Args:
+        root (str): The pipeline's work dir.
+        steps (Sequence[str]): Every step, in the order the pipeline runs
+            them (a rerun step makes every later one rerun).
+        log (Callable[[str], None], optional): Where the ``running`` /
+            ``skipped`` lines go. Defaults to None (silent).
+    """
+
+    def __init__(self,
+                 root: str,
+                 steps: Sequence[str],
+                 log: Optional[Callable[[str], None]] = None) -> None:
+        self.root = osp.abspath(root)
+        self.steps = tuple(steps)
+        self._log = log
+        self._rerun_from: Optional[int] = None
+
+    # ------------------------------------------------------------ paths
+    def step_dir(self, step: str) -> str:
+        """``<root>/<step>``."""
+        return osp.join(self.root, step)
+
+    def done_path(self, step: str) -> str:
+        """``<root>/<step>/done.json``."""
+        return osp.join(self.step_dir(step), DONE_FILE)
+
+    def relative(self, obj):
+        """``obj`` with every absolute path inside the work dir made
+        relative to it (strings in nested dicts and lists)."""
+        if isinstance(obj, dict):
+            return {k: self.relative(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [self.relative(v) for v in obj]
+        if isinstance(obj, str) and osp.isabs(obj):
+            rel = osp.relpath(obj, self.root)
+            if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
+                return rel
+        return obj
+
+    def absolute(self, path: str) -> str:
+        """A ``done.json`` artifact path, resolved against the work dir."""
+        return path if osp.isabs(path) else osp.join(self.root, path)
+
+    # ---------------------------------------------------------- reading
+    def read(self, step: str) -> Optional[dict]:
+        """The ``done.json`` of a finished step, or None.
+
+        Its ``key`` comes back with work-dir paths relative (also for files
+        written with absolute paths), its ``artifacts`` as absolute paths.
+        """
+        path = self.done_path(step)
+        if not osp.isfile(path):
+            return None
+        with open(path, encoding='utf-8') as f:
+            done = json.load(f)
+        done['key'] = self.relative(done.get('key'))
+        done['artifacts'] = {
+            name: self.absolute(p)
+            for name, p in done.get('artifacts', {}).items()
+        }
+        return done
+
+    def artifact(self, step: str, name: str) -> str:
+        """One artifact of a finished step, as an absolute path.
+
+        Raises:
+            FileNotFoundError: If the step has no ``done.json``.
+            KeyError: If it lists no artifact ``name``.
+        """
+        done = self.read(step)
+        if done is None:
+            raise FileNotFoundError(
+                f'{self.done_path(step)} does not exist (step {step!r} '
+                'has not finished)')
+        return done['artifacts'][name]
+
+    def timings(self, steps: Optional[Sequence[str]] = None
+                ) -> Dict[str, float]:
+        """``{step: seconds}`` of the finished ones of ``steps`` (default:
+        every step), in order."""
+        out = {}
+        for step in self.steps if steps is None else steps:
+            done = self.read(step)
+            if done is not None:
+                out[step] = done['seconds']
+        return out
+
+    def is_done(self, step: str, key: dict) -> bool:
+        """Whether ``step`` finished with the same ``key``, all of its
+        artifacts are still there and no earlier step ran again."""
+        if self._rerun_from is not None and self.steps.index(
+                step) >= self._rerun_from:
+            return False
+        done = self.read(step)
+        if done is None or done.get('key') != self.relative(key):
+            return False
+        return all(osp.isfile(p) for p in done.get('artifacts', {}).values())
+
+    # ---------------------------------------------------------- writing
+    def mark_done(self, step: str, key: dict, artifacts: Dict[str, str],
+                  seconds: float, **info) -> dict:
+        """Write the ``done.json`` of ``step`` (rank 0, atomically).
+
+        Returns:
+            dict: Its content, with ``artifacts`` as given.
+        """
+        done = dict(
+            step=step,
+            key=self.relative(key),
+            artifacts=self.relative(artifacts),
+            seconds=round(seconds, 3),
+            finished=time.strftime('%Y-%m-%d %H:%M:%S'),
+            **info)
+        if is_main_process():
+            atomic_json_dump(done, self.done_path(step))
+        barrier()
+        return dict(done, artifacts=artifacts)
+
+    def run_step(self, step: str, key: dict, work: Callable[[],
+                                                             dict]) -> dict:
+        """Run ``work`` unless ``step`` is already done with ``key``.
+
+        Args:
+            step (str): One of :attr:`steps`.
+            key (dict): The step's settings; a different key reruns it.
+            work (Callable[[], dict]): Does the step, in
+                :meth:`step_dir` (created before), and returns
+                ``dict(artifacts={name: path}, **info)``; ``info`` goes into
+                ``done.json`` too.
+
+        Returns:
+            dict: The step's ``done.json`` content (``artifacts`` as
+            absolute paths).
+        """
+        if self.is_done(step, key):
+            self.log(f'{step}: done, skipped ({self.step_dir(step)})')
+            return self.read(step)
+        if self._rerun_from is None:
+            self._rerun_from = self.steps.index(step)
+        self.log(f'{step}: running')
+        os.makedirs(self.step_dir(step), exist_ok=True)
+        start = time.time()
+        result = work()
+        artifacts = result.pop('artifacts')
+        return self.mark_done(step, key, artifacts,
+                              time.time() - start, **result)
+
+    def log(self, message: str) -> None:
+        if self._log is not None:
+            self._log(message)

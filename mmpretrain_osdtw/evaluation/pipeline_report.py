@@ -1,0 +1,93 @@
+"""The OSDTW pipeline's final report: ``report.json`` and ``report.md``.
+
+The test step of :class:`~mmpretrain_osdtw.engine.runner.StageRunner`
+evaluates every model of the pipeline and writes one row per model, named by
+the labels below (the benchmark driver reads its rows by the same names).
+
+``report.json``::
+
+    {"chosen": {"shared_depth": C, "head_weight": w_A, "num_layers": L},
+     "models": {<row label>: {<metric>: value, ...}, ...},
+     "timings": {<step>: seconds, ...},
+     "stage2_mode": "truncate" | "exact"}
+
+``report.md``: the chosen pair, the Many/Medium/Few table
+(:func:`~mmpretrain_osdtw.evaluation.report.format_shot_table`) and the step
+timings.
+"""
+import os.path as osp
+from typing import Dict, List, Mapping
+
+from mmengine.dist import barrier, is_main_process
+
+from mmpretrain_osdtw.utils import atomic_json_dump, atomic_write_text
+from .report import format_shot_table
+
+#: The assembled model after decoder refinement (the pipeline's result).
+REFINED_ROW = 'OSDTW (assembled + refined)'
+#: The assembled model (stage-2 encoder of depth C + stage-1 decoders).
+ASSEMBLED_ROW = 'OSDTW (assembled)'
+#: The stage-2 joint model.
+STAGE2_ROW = 'stage 2 (joint)'
+#: The two stage-1 task models side by side (C = 0).
+PAIR_ROW = 'stage 1 pair (C=0)'
+#: One stage-1 task model; ``{task}`` is ``head`` or ``tail``.
+STAGE1_ROW = 'stage 1 {task} task'
+REPORT_JSON = 'report.json'
+REPORT_MD = 'report.md'
+
+
+def report_markdown(rows: Mapping[str, Mapping[str, object]],
+                    chosen: Mapping[str, object], stage2_mode: str,
+                    timings: Mapping[str, float]) -> str:
+    """The text of ``report.md``.
+
+    Args:
+        rows (Mapping): ``{row label: test metrics}``.
+        chosen (Mapping): ``shared_depth`` and ``head_weight`` used.
+        stage2_mode (str): The pipeline's stage-2 mode.
+        timings (Mapping): ``{step: seconds}``.
+
+    Returns:
+        str: Markdown, ending with a newline.
+    """
+    table = format_shot_table(rows) or '(no ShotGroupMetric results)'
+    lines: List[str] = [
+        '# OSDTW pipeline report', '',
+        f'Chosen shared depth C = {chosen["shared_depth"]}, head weight '
+        f'w_A = {chosen["head_weight"]:.2f} (stage 2 mode: '
+        f'{stage2_mode}).', '', table, '', '| step | seconds |', '|---|---|'
+    ]
+    lines += [f'| {step} | {sec:.1f} |' for step, sec in timings.items()]
+    return '\n'.join(lines) + '\n'
+
+
+def write_pipeline_report(out_dir: str, rows: Dict[str, dict],
+                          chosen: Dict[str, object], stage2_mode: str,
+                          timings: Dict[str, float]) -> Dict[str, str]:
+    """Write ``report.json`` and ``report.md`` into ``out_dir`` (rank 0,
+    atomically).
+
+    Args:
+        out_dir (str): The test step's folder.
+        rows (dict): ``{row label: test metrics}``.
+        chosen (dict): The choice (``TaskPairChoice.to_dict()``).
+        stage2_mode (str): The pipeline's stage-2 mode.
+        timings (dict): ``{step: seconds}`` of the finished steps.
+
+    Returns:
+        dict: ``{'json': path, 'markdown': path}``.
+    """
+    out_json = osp.join(out_dir, REPORT_JSON)
+    out_md = osp.join(out_dir, REPORT_MD)
+    if is_main_process():
+        atomic_json_dump(
+            dict(
+                chosen=chosen,
+                models=rows,
+                timings=timings,
+                stage2_mode=stage2_mode), out_json)
+        atomic_write_text(
+            report_markdown(rows, chosen, stage2_mode, timings), out_md)
+    barrier()
+    return dict(json=out_json, markdown=out_md)

@@ -1,0 +1,25 @@
+"""Tests of the pipeline report writer (report.json / report.md)."""
+import json
+
+from mmpretrain_osdtw.evaluation import (REFINED_ROW, STAGE1_ROW,
+                                         write_pipeline_report)
+
+
+def test_report_files(tmp_path):
+    rows = {
+        REFINED_ROW: {'lt/top1': 50.0, 'lt/many': 60.0},
+        STAGE1_ROW.format(task='head'): {'lt/top1': 40.0}
+    }
+    chosen = dict(shared_depth=2, head_weight=0.35, num_layers=4)
+    paths = write_pipeline_report(
+        str(tmp_path), rows, chosen, 'truncate', {'stage1_head': 1.25})
+    report = json.loads(open(paths['json']).read())
+    assert report == dict(
+        chosen=chosen,
+        models=rows,
+        timings={'stage1_head': 1.25},
+        stage2_mode='truncate')
+    text = open(paths['markdown']).read()
+    assert 'C = 2, head weight w_A = 0.35 (stage 2 mode: truncate)' in text
+    assert REFINED_ROW in text and 'stage 1 head task' in text
+    assert '| stage1_head | 1.2 |' in text or '| stage1_head | 1.3 |' in text
