@@ -12,8 +12,8 @@ from .fisher import (check_statistics, cross_task_statistics,
                      save_task_stats)
 from .proxy import (DEFAULT_CHUNK_BYTES, MISMATCHES, VARIANTS, ZERO_FISHER_REL,
                     ProxyGrid, SlotCosts, TaskPairStats, debiased_delta2,
-                    full_matrix_proxy, make_w_grid, mismatch_noise, proxy_grid,
-                    slot_costs, validate_stats, zero_fisher_threshold)
+                    make_w_grid, mismatch_noise, proxy_grid, validate_stats,
+                    zero_fisher_threshold)
 from .search import (FORMAT_VERSION, ProxyInputs, load_cross_stats, load_stats,
                      load_task_stats, plot_heatmap, result_grid, run_search,
                      save_search_json)
@@ -21,8 +21,8 @@ from .search import (FORMAT_VERSION, ProxyInputs, load_cross_stats, load_stats,
 __all__ = [
     'DEFAULT_CHUNK_BYTES', 'MISMATCHES', 'VARIANTS', 'ZERO_FISHER_REL',
     'ProxyGrid', 'SlotCosts', 'TaskPairStats', 'debiased_delta2',
-    'full_matrix_proxy', 'make_w_grid', 'mismatch_noise', 'proxy_grid',
-    'slot_costs', 'validate_stats', 'zero_fisher_threshold', 'FORMAT_VERSION',
+    'make_w_grid', 'mismatch_noise', 'proxy_grid', 'validate_stats',
+    'zero_fisher_threshold', 'FORMAT_VERSION',
     'ProxyInputs', 'load_cross_stats', 'load_stats', 'load_task_stats',
     'plot_heatmap', 'result_grid', 'run_search', 'save_search_json',
     'check_statistics', 'cross_task_statistics', 'fisher_statistics',
