@@ -27,8 +27,9 @@ from torch import nn
 from mmpretrain_osdtw.apis import build_model
 from mmpretrain_osdtw.osdtw.fisher import (check_statistics,
                                            cross_task_statistics,
-                                           fisher_statistics, save_cross_stats,
-                                           save_task_stats, task_head)
+                                           fisher_statistics, task_head)
+from mmpretrain_osdtw.osdtw.stats_format import (save_cross_stats,
+                                                 save_task_stats)
 from mmpretrain_osdtw.utils import check_int
 
 _OWNER = 'FisherHook: '

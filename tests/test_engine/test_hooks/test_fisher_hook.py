@@ -17,7 +17,7 @@ from mmpretrain_osdtw.engine.hooks import FisherHook, fisher_dataloader_cfg
 from mmpretrain_osdtw.engine.hooks.fisher_hook import cross_fisher_from_configs
 from mmpretrain_osdtw.osdtw.fisher import (body_fingerprint,
                                            cross_task_statistics)
-from mmpretrain_osdtw.osdtw.search import load_task_stats, run_search
+from mmpretrain_osdtw.osdtw import load_task_stats, run_search
 
 torch.set_num_threads(1)
 
