@@ -112,42 +112,62 @@ def save_search_json(result: dict, path: str) -> None:
     atomic_write(path, write)
 
 
+#: The colour scale of :func:`plot_heatmap` ends at this percentile of
+#: ``P - min P``; brighter cells lie above it.
+HEATMAP_CLIP_PERCENTILE = 95.0
+
+
 def plot_heatmap(result: dict, png_path: str) -> None:
     """Plot ``P(C, w_A)`` as a heat map with the argmin marked, atomically.
 
-    Uses matplotlib's Agg canvas directly (no pyplot global state).
+    The colour is ``P(C, w_A) - min P`` on a linear scale that ends at the
+    :data:`HEATMAP_CLIP_PERCENTILE`-th percentile of the grid (cells above it
+    are grey), so the grid's steep ``w_A`` edges do not flatten
+    the rows; each row's tick label gives its own minimum above ``min P``.
+    The legend sits below the axes. Uses matplotlib's Agg canvas directly
+    (no pyplot global state).
 
     Args:
         result (dict): The output of :func:`run_search`.
         png_path (str): Target PNG file.
     """
+    from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.colors import PowerNorm
     from matplotlib.figure import Figure
 
     proxy = torch.tensor(result['grid']['proxy'], dtype=torch.float64)
-    excess = (proxy - proxy.min()).tolist()
+    excess = proxy - proxy.min()
     w_grid = result['w_grid']
-    num_rows = len(excess)
-    fig = Figure(figsize=(8, 1.5 + 0.35 * num_rows))
+    num_rows = excess.shape[0]
+    top = float(
+        torch.quantile(excess.flatten(), HEATMAP_CLIP_PERCENTILE / 100.0))
+    if not top > 0:
+        top = float(excess.max()) or 1.0
+    fig = Figure(figsize=(8, 2.4 + 0.35 * num_rows))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     half = (w_grid[1] - w_grid[0]) / 2 if len(w_grid) > 1 else 0.5
-    top = max(max(row) for row in excess)
     image = ax.imshow(
-        excess,
+        excess.tolist(),
         aspect='auto',
         origin='lower',
-        cmap='viridis',
-        norm=PowerNorm(gamma=0.35, vmin=0.0, vmax=top if top > 0 else 1.0),
+        cmap=colormaps['viridis'].with_extremes(over='lightgrey'),
+        vmin=0.0,
+        vmax=top,
         interpolation='nearest',
         extent=(w_grid[0] - half, w_grid[-1] + half, -0.5, num_rows - 0.5))
-    fig.colorbar(image, ax=ax, label='P(C, w_A) - min P  (power scale)')
+    fig.colorbar(
+        image,
+        ax=ax,
+        extend='max' if float(excess.max()) > top else 'neither',
+        label=f'P(C, w_A) - min P\n(grey: above the '
+        f'{HEATMAP_CLIP_PERCENTILE:g}th percentile)')
     best = result['per_depth']
     ax.plot([b['w_A'] for b in best], [b['C'] for b in best],
             marker='o',
             color='white',
-            markersize=4,
+            markeredgecolor='black',
+            markersize=5,
             linestyle='none',
             label='best w_A per C')
     chosen = result['chosen']
@@ -158,11 +178,18 @@ def plot_heatmap(result: dict, png_path: str) -> None:
             markeredgecolor='white',
             linestyle='none',
             label=f"argmin C={chosen['C']}, w_A={chosen['w_A']:g}")
-    ax.set_xlabel('w_A (head task weight)')
-    ax.set_ylabel('shared depth C')
+    row_min = excess.min(1).values.tolist()
     ax.set_yticks(range(num_rows))
+    ax.set_yticklabels([f'{c}  (+{m:.3g})' for c, m in enumerate(row_min)])
+    ax.set_xlabel('w_A (head task weight)')
+    ax.set_ylabel('shared depth C  (min_w P(C, .) - min P)')
     ax.set_title(f"OSDTW proxy ({result['variant']}, {result['mismatch']} "
                  f"mismatch, N={result['N']})")
-    ax.legend(loc='upper right', fontsize='small')
+    ax.legend(
+        loc='upper center',
+        bbox_to_anchor=(0.5, -0.22),
+        ncol=2,
+        fontsize='small',
+        frameon=False)
     fig.tight_layout()
     atomic_write(png_path, lambda tmp: fig.savefig(tmp, format='png', dpi=100))
