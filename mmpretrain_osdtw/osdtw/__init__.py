@@ -1,31 +1,35 @@
 """OSDTW proxy: choose the shared depth ``C`` and head weight ``w_A``.
 
-- :mod:`.proxy`: the bias-variance proxy, pure math on tensors.
-- :mod:`.search`: the stage-1 statistics format, the search over
-  ``(C, w_A)`` and the ``search.json`` / heat-map outputs.
 - :mod:`.fisher`: the stage-1 statistics (per-sample gradients, ``v``,
-  ``h``, ``k``) and the writers of the statistics files.
+  ``h``, ``k``), pure math on tensors.
+- :mod:`.stats_format`: the stage-1 statistics files: format, writers and
+  readers (pairing of the two task files).
+- :mod:`.proxy`: the bias-variance proxy, pure math on tensors.
+- :mod:`.search`: the search over ``(C, w_A)`` and the ``search.json`` /
+  heat-map outputs.
+- :mod:`.choice`: the chosen ``(C, w_A, L)`` that the later stages consume.
 """
+from .choice import TaskPairChoice
 from .fisher import (check_statistics, cross_task_statistics,
-                     fisher_statistics, label_uniforms, model_meta,
-                     param_layer_map, per_sample_task_grads, save_cross_stats,
-                     save_task_stats)
+                     fisher_statistics, label_uniforms, param_layer_map,
+                     per_sample_task_grads)
 from .proxy import (DEFAULT_CHUNK_BYTES, MISMATCHES, VARIANTS, ZERO_FISHER_REL,
                     ProxyGrid, SlotCosts, TaskPairStats, debiased_delta2,
-                    full_matrix_proxy, make_w_grid, mismatch_noise, proxy_grid,
-                    slot_costs, validate_stats, zero_fisher_threshold)
-from .search import (FORMAT_VERSION, ProxyInputs, load_cross_stats, load_stats,
-                     load_task_stats, plot_heatmap, result_grid, run_search,
-                     save_search_json)
+                    make_w_grid, mismatch_noise, proxy_grid, validate_stats,
+                    zero_fisher_threshold)
+from .search import plot_heatmap, result_grid, run_search, save_search_json
+from .stats_format import (FORMAT_VERSION, ProxyInputs, load_cross_stats,
+                           load_stats, load_task_stats, model_meta,
+                           save_cross_stats, save_task_stats)
 
 __all__ = [
     'DEFAULT_CHUNK_BYTES', 'MISMATCHES', 'VARIANTS', 'ZERO_FISHER_REL',
     'ProxyGrid', 'SlotCosts', 'TaskPairStats', 'debiased_delta2',
-    'full_matrix_proxy', 'make_w_grid', 'mismatch_noise', 'proxy_grid',
-    'slot_costs', 'validate_stats', 'zero_fisher_threshold', 'FORMAT_VERSION',
-    'ProxyInputs', 'load_cross_stats', 'load_stats', 'load_task_stats',
-    'plot_heatmap', 'result_grid', 'run_search', 'save_search_json',
-    'check_statistics', 'cross_task_statistics', 'fisher_statistics',
-    'label_uniforms', 'model_meta', 'param_layer_map', 'per_sample_task_grads',
-    'save_cross_stats', 'save_task_stats'
+    'make_w_grid', 'mismatch_noise', 'proxy_grid', 'validate_stats',
+    'zero_fisher_threshold', 'FORMAT_VERSION', 'ProxyInputs',
+    'load_cross_stats', 'load_stats', 'load_task_stats', 'plot_heatmap',
+    'result_grid', 'run_search', 'save_search_json', 'check_statistics',
+    'cross_task_statistics', 'fisher_statistics', 'label_uniforms',
+    'model_meta', 'param_layer_map', 'per_sample_task_grads',
+    'save_cross_stats', 'save_task_stats', 'TaskPairChoice'
 ]

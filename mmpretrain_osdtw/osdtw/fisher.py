@@ -1,8 +1,9 @@
 """OSDTW stage-1 statistics: per-sample gradients, ``v``, ``h`` and ``k``.
 
 Pure torch functions (no Runner); :class:`~mmpretrain_osdtw.engine.hooks.
-FisherHook` calls them after stage-1 training, and the files they write are
-read by :mod:`.search` (format: the module docstring of :mod:`.search`).
+FisherHook` calls them after stage-1 training and writes their results with
+the writers of :mod:`.stats_format` (the statistics files' format, writers
+and readers).
 
 **Model.** An MMPretrain ``ImageClassifier`` with a ``VisionTransformer``
 backbone and a task head (``LogitAdjustedBCEHead`` with ``task='head'`` or
@@ -55,7 +56,7 @@ once: about ``chunk_size * (2 + num_model_samples) * #params`` floats.
 
 Example:
     >>> stats = fisher_statistics(model, loader)  # doctest: +SKIP
-    >>> save_task_stats('fisher_head.pth', model, stats)  # doctest: +SKIP
+    >>> check_statistics(stats)  # doctest: +SKIP
 """
 import hashlib
 import warnings
@@ -70,8 +71,7 @@ from torch.func import functional_call, vjp, vmap
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from mmpretrain_osdtw.models.utils.vit_parts import check_vit, vit_param_layer
-from mmpretrain_osdtw.utils import atomic_torch_save, check_int
-from .search import FORMAT_VERSION
+from mmpretrain_osdtw.utils import check_int
 
 TASKS = ('head', 'tail')
 #: Offsets of the label-sampling streams, so both tasks draw differently.
@@ -195,50 +195,6 @@ def body_fingerprint(model: nn.Module) -> str:
     lines = [type(backbone).__name__] + sorted(
         f'{name}:{tuple(p.shape)}' for name, p in backbone.named_parameters())
     return hashlib.sha1('\n'.join(lines).encode()).hexdigest()
-
-
-def _plain(obj):
-    """Convert config-like objects to plain Python (for ``weights_only``)."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, (np.integer, np.floating)):
-        return obj.item()
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    return str(obj)
-
-
-def model_meta(model: nn.Module) -> dict:
-    """Meta data identifying the model and its class split (plain types).
-
-    Args:
-        model (nn.Module): The classifier with a task head.
-
-    Returns:
-        dict: ``model``, ``backbone``, ``arch``, ``head``, ``task``,
-        ``num_classes`` (``K``), ``class_ids``, ``class_counts``, ``tau``,
-        ``likelihood`` and ``fingerprint`` (:func:`body_fingerprint`).
-    """
-    backbone, head = model.backbone, model.head
-    arch = dict(getattr(backbone, 'arch_settings', {}))
-    for key in ('img_size', 'patch_resolution', 'out_type', 'num_extra_tokens',
-                'final_norm'):
-        arch[key] = getattr(backbone, key, None)
-    return _plain(
-        dict(
-            model=type(model).__name__,
-            backbone=type(backbone).__name__,
-            arch=arch,
-            head=type(head).__name__,
-            task=head.task,
-            num_classes=int(head.num_classes),
-            class_ids=head.class_ids.tolist(),
-            class_counts=head.class_counts.tolist(),
-            tau=float(head.loss_module.tau),
-            likelihood=LIKELIHOOD,
-            fingerprint=body_fingerprint(model)))
 
 
 def _trainable(model: nn.Module,
@@ -787,116 +743,3 @@ def check_statistics(stats: Dict[str, Grads],
             raise ValueError(f'{key} is zero for every parameter '
                              f'({len(tensors)} tensors): the Fisher pass saw '
                              'no gradient signal')
-
-
-# -------------------------------------------------------------- writing
-def task_stats_dict(model: nn.Module,
-                    stats: dict,
-                    sgd_noise: Optional[Grads] = None,
-                    meta: Optional[dict] = None,
-                    dtype: torch.dtype = torch.float32,
-                    train_size: Optional[int] = None) -> dict:
-    """The ``fisher_<task>.pth`` content (format: :mod:`.search`).
-
-    Args:
-        model (nn.Module): The task model ``stats`` were computed on.
-        stats (dict): Output of :func:`fisher_statistics`.
-        sgd_noise (dict, optional): ``{name: Tensor}`` optimisation noise.
-        meta (dict, optional): Extra plain-typed meta entries.
-        dtype (torch.dtype): Storage dtype of ``v``, ``h``, ``sgd_noise``.
-        train_size (int, optional): Training samples of the stage-1 fit
-            (the proxy's ``N``) when the statistics were averaged over
-            other samples; stored as ``train_size``.
-
-    Returns:
-        dict: Ready for ``torch.save``.
-    """
-    head = task_head(model, stats.get('task'), 'task_stats_dict')
-    layers = param_layer_map(model)
-    names = list(stats['v'])
-    missing = [n for n in layers if n not in stats['v'] or n not in stats['h']]
-    if missing or set(names) - set(layers):
-        key = missing[0] if missing else sorted(set(names) - set(layers))[0]
-        raise ValueError(f'statistics and model disagree at parameter '
-                         f'{key!r}')
-    check_statistics(stats)
-    params = dict(model.named_parameters())
-    info = model_meta(model)
-    info.update(
-        num_model_samples=stats.get('num_model_samples'),
-        seed=stats.get('seed'))
-    info.update(_plain(meta or {}))
-    obj = dict(
-        format_version=FORMAT_VERSION,
-        task=head.task,
-        num_samples=int(stats['num_samples']),
-        num_layers=int(model.backbone.num_layers),
-        param_layers=dict(layers),
-        params={n: params[n].detach().cpu().clone()
-                for n in layers},
-        v={n: stats['v'][n].to('cpu', dtype)
-           for n in layers},
-        h={n: stats['h'][n].to('cpu', dtype)
-           for n in layers},
-        meta=info)
-    if sgd_noise is not None:
-        obj['sgd_noise'] = {n: sgd_noise[n].to('cpu', dtype) for n in layers}
-    if train_size is not None:
-        obj['train_size'] = check_int('train_size', train_size, 1)
-    return obj
-
-
-def save_task_stats(path: str,
-                    model: nn.Module,
-                    stats: dict,
-                    sgd_noise: Optional[Grads] = None,
-                    meta: Optional[dict] = None,
-                    dtype: torch.dtype = torch.float32,
-                    train_size: Optional[int] = None) -> None:
-    """Write ``fisher_<task>.pth`` atomically (see :func:`task_stats_dict`).
-
-    Example:
-        >>> save_task_stats('fisher_head.pth', model, stats)  # doctest: +SKIP
-    """
-    obj = task_stats_dict(model, stats, sgd_noise, meta, dtype, train_size)
-    atomic_torch_save(obj, path)
-
-
-def cross_stats_dict(stats: dict,
-                     meta: Optional[dict] = None,
-                     dtype: torch.dtype = torch.float32) -> dict:
-    """The ``fisher_cross.pth`` content (format: :mod:`.search`).
-
-    Args:
-        stats (dict): Output of :func:`cross_task_statistics`.
-        meta (dict, optional): Extra plain-typed meta entries.
-        dtype (torch.dtype): Storage dtype of ``k``.
-
-    Returns:
-        dict: Ready for ``torch.save``.
-    """
-    check_statistics(stats, keys=('k', ), nonzero=False)
-    info = dict(likelihood=LIKELIHOOD)
-    info.update(stats.get('meta', {}))
-    info.update(meta or {})
-    return dict(
-        format_version=FORMAT_VERSION,
-        k={
-            n: t.to('cpu', dtype)
-            for n, t in stats['k'].items()
-        },
-        num_samples=int(stats['num_samples']),
-        meta=_plain(info))
-
-
-def save_cross_stats(path: str,
-                     stats: dict,
-                     meta: Optional[dict] = None,
-                     dtype: torch.dtype = torch.float32) -> None:
-    """Write ``fisher_cross.pth`` atomically (see :func:`cross_stats_dict`).
-
-    Example:
-        >>> save_cross_stats('fisher_cross.pth', cross)  # doctest: +SKIP
-    """
-    obj = cross_stats_dict(stats, meta, dtype)
-    atomic_torch_save(obj, path)

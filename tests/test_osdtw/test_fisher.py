@@ -16,17 +16,15 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 import mmpretrain_osdtw  # noqa: F401
 from mmpretrain_osdtw.models.losses import log_prior_odds_from_counts
-from mmpretrain_osdtw.osdtw.fisher import (TASK_STREAMS, body_fingerprint,
-                                           check_statistics,
-                                           cross_task_statistics,
-                                           fisher_statistics, label_uniforms,
-                                           param_layer_map,
-                                           per_sample_task_grads,
-                                           rank_sample_limit, sample_limit,
-                                           save_cross_stats, save_task_stats,
-                                           task_stats_dict)
-from mmpretrain_osdtw.osdtw.search import (load_stats, load_task_stats,
-                                           run_search)
+from mmpretrain_osdtw.osdtw.fisher import (
+    TASK_STREAMS, body_fingerprint, check_statistics, cross_task_statistics,
+    fisher_statistics, label_uniforms, param_layer_map, per_sample_task_grads,
+    rank_sample_limit, sample_limit)
+from mmpretrain_osdtw.osdtw.search import run_search
+from mmpretrain_osdtw.osdtw.stats_format import (load_stats, load_task_stats,
+                                                 save_cross_stats,
+                                                 save_task_stats,
+                                                 task_stats_dict)
 
 torch.set_num_threads(1)
 
@@ -189,8 +187,7 @@ def test_fisher_pass_batches_attention():
         warnings.simplefilter('always')
         fisher_statistics(model, loader(make_items(4)), chunk_size=4)
     fallbacks = [
-        str(w.message) for w in caught
-        if 'batching rule' in str(w.message)
+        str(w.message) for w in caught if 'batching rule' in str(w.message)
     ]
     assert not fallbacks, fallbacks[0]
 

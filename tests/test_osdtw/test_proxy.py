@@ -7,10 +7,12 @@ import pytest
 import torch
 
 from mmpretrain_osdtw.osdtw.proxy import (DEFAULT_CHUNK_BYTES, TaskPairStats,
-                                          _chunk_size, debiased_delta2,
-                                          full_matrix_proxy, make_w_grid,
+                                          debiased_delta2, make_w_grid,
                                           mismatch_noise, proxy_grid,
-                                          slot_costs, zero_fisher_threshold)
+                                          zero_fisher_threshold)
+from mmpretrain_osdtw.osdtw.proxy._reference import (full_matrix_proxy,
+                                                     slot_costs)
+from mmpretrain_osdtw.osdtw.proxy.costs import _chunk_size
 
 torch.set_num_threads(1)
 F64 = torch.float64

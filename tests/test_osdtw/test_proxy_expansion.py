@@ -5,10 +5,14 @@ import math
 import pytest
 import torch
 
-import mmpretrain_osdtw.osdtw.proxy as proxy_mod
-from mmpretrain_osdtw.osdtw.proxy import (TaskPairStats, _kernel_taylor,
+from mmpretrain_osdtw.osdtw.proxy import (DEFAULT_CHUNK_BYTES, TaskPairStats,
                                           kth_positive, make_w_grid,
                                           proxy_grid, zero_fisher_threshold)
+from mmpretrain_osdtw.osdtw.proxy import grid as grid_mod
+from mmpretrain_osdtw.osdtw.proxy import thresholds as thresholds_mod
+from mmpretrain_osdtw.osdtw.proxy.expansion import (EXPANSION_BIN_WIDTH,
+                                                    EXPANSION_ORDER,
+                                                    _kernel_taylor)
 
 torch.set_num_threads(1)
 F64 = torch.float64
@@ -30,8 +34,8 @@ def _stats(gen: torch.Generator,
             vb = hb * (0.5 + torch.rand(size, generator=gen))
             corr = torch.rand(size, generator=gen) * 1.6 - 0.8
             k = corr * (va * vb).sqrt()
-            delta = torch.randn(size, generator=gen) * 0.02 / (ha * hb).pow(
-                0.25)
+            delta = torch.randn(
+                size, generator=gen) * 0.02 / (ha * hb).pow(0.25)
             out.append(
                 TaskPairStats(
                     f'l{layer}.t{j}',
@@ -80,7 +84,7 @@ def test_expansion_small_chunks_and_float64_inputs():
     copies = [{k: v.clone() for k, v in s.tensors().items()} for s in stats]
     w = make_w_grid(0.05)
     exact = proxy_grid(stats, 3, 80, w, method='exact')
-    for chunk_bytes in (1, 40 * 8 * 7, proxy_mod.DEFAULT_CHUNK_BYTES):
+    for chunk_bytes in (1, 40 * 8 * 7, DEFAULT_CHUNK_BYTES):
         fast = proxy_grid(
             stats, 3, 80, w, method='expansion', max_chunk_bytes=chunk_bytes)
         _close(fast, exact)
@@ -143,7 +147,7 @@ def test_auto_method_and_timings(monkeypatch):
         'validate', 'thresholds', 'pass', 'evaluate', 'grid'
     }
     assert 'timings' not in grid.to_dict()
-    monkeypatch.setattr(proxy_mod, 'AUTO_EXPANSION_WORK', 1)
+    monkeypatch.setattr(grid_mod, 'AUTO_EXPANSION_WORK', 1)
     grid = proxy_grid(stats, 1, 50, make_w_grid(0.1))
     assert grid.diagnostics['method'] == 'expansion'
     with pytest.raises(ValueError, match='method must be one of'):
@@ -153,8 +157,8 @@ def test_auto_method_and_timings(monkeypatch):
 def test_kernel_taylor_coefficients():
     w = make_w_grid(0.1)
     centres = torch.tensor([-30.0, -2.25, 0.0, 0.75, 12.5], dtype=F64)
-    coef = _kernel_taylor(centres, w, proxy_mod.EXPANSION_ORDER)
-    half = proxy_mod.EXPANSION_BIN_WIDTH / 2
+    coef = _kernel_taylor(centres, w, EXPANSION_ORDER)
+    half = EXPANSION_BIN_WIDTH / 2
     for x in (-half, -0.03, 0.0, 0.1, half):
         powers = x**torch.arange(coef.shape[-1], dtype=F64)
         approx = (coef * powers).sum(-1)
@@ -170,14 +174,14 @@ def test_kth_positive_exact_on_large_input(monkeypatch):
     values[1::11] = 3.0  # ties
     parts = [values[:1000], values[1000:250_000], values[250_000:]]
     positive = values[values > 0].sort().values
-    monkeypatch.setattr(proxy_mod, 'SELECT_DIRECT_LIMIT', 1000)
+    monkeypatch.setattr(thresholds_mod, 'SELECT_DIRECT_LIMIT', 1000)
     for rank in (1, 17, positive.numel() // 2, positive.numel()):
         assert kth_positive(parts, rank) == float(positive[rank - 1])
     count = positive.numel()
     median = float(positive[(count + 1) // 2 - 1])
     assert zero_fisher_threshold(parts, rel=1.0) == median
     # a sample too small to bracket: direct selection, same answer
-    monkeypatch.setattr(proxy_mod, 'SELECT_SAMPLE', 8)
+    monkeypatch.setattr(thresholds_mod, 'SELECT_SAMPLE', 8)
     assert kth_positive(parts, 5) == float(positive[4])
     with pytest.raises(ValueError, match='rank 0 is outside'):
         kth_positive(parts, 0)
@@ -185,10 +189,10 @@ def test_kth_positive_exact_on_large_input(monkeypatch):
 
 def test_kth_positive_bracket_miss_falls_back(monkeypatch):
     values = torch.arange(1, 5001, dtype=torch.float32)
-    monkeypatch.setattr(proxy_mod, 'SELECT_DIRECT_LIMIT', 10)
+    monkeypatch.setattr(thresholds_mod, 'SELECT_DIRECT_LIMIT', 10)
     # a bracket that misses the rank: the direct selection answers
-    monkeypatch.setattr(proxy_mod, '_sample_bracket',
-                        lambda tensors, q: (4000.0, 4001.0))
+    monkeypatch.setattr(thresholds_mod, '_sample_bracket', lambda tensors, q:
+                        (4000.0, 4001.0))
     assert kth_positive([values], 2500) == 2500.0
 
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from mmpretrain_osdtw.osdtw.proxy import make_w_grid, proxy_grid
-from mmpretrain_osdtw.osdtw.search import (load_stats, plot_heatmap,
-                                           result_grid, run_search,
-                                           save_search_json)
+from mmpretrain_osdtw.osdtw.search import (plot_heatmap, result_grid,
+                                           run_search, save_search_json)
+from mmpretrain_osdtw.osdtw.stats_format import load_stats
 
 torch.set_num_threads(1)
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from _tools import REPO, run_tool
 import mmpretrain_osdtw  # noqa: F401
 from mmpretrain_osdtw.apis import build_model, load_config
 from mmpretrain_osdtw.datasets import get_class_counts
-from mmpretrain_osdtw.osdtw.search import load_task_stats, run_search
+from mmpretrain_osdtw.osdtw import load_task_stats, run_search
 
 PAIR = REPO / 'configs/osdtw/digits_lt/stage1_pair.py'
 

@@ -23,8 +23,8 @@ from torch import nn
 from mmpretrain_osdtw.apis.fisher_jobs import (fisher_dataloader_cfg,
                                                with_progress)
 from mmpretrain_osdtw.osdtw.fisher import (check_statistics,
-                                           fisher_statistics, save_task_stats,
-                                           task_head)
+                                           fisher_statistics, task_head)
+from mmpretrain_osdtw.osdtw.stats_format import save_task_stats
 from mmpretrain_osdtw.utils import check_int
 
 _OWNER = 'FisherHook: '

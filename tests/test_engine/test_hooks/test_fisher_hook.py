@@ -18,7 +18,7 @@ from mmpretrain_osdtw.apis.fisher_jobs import (cross_fisher_from_configs,
 from mmpretrain_osdtw.engine.hooks import FisherHook
 from mmpretrain_osdtw.osdtw.fisher import (body_fingerprint,
                                            cross_task_statistics)
-from mmpretrain_osdtw.osdtw.search import load_task_stats, run_search
+from mmpretrain_osdtw.osdtw import load_task_stats, run_search
 
 torch.set_num_threads(1)
 
