@@ -1,8 +1,11 @@
-from .launch import (build_model, build_runner, load_config,
-                     prepare_distributed, release_distributed,
-                     resolve_work_dir, set_default_dataloader_cfg)
+from .launch import (CONFIG_ERRORS, InputError, build_model, build_runner,
+                     load_cli_config, load_config, prepare_distributed,
+                     release_distributed, resolve_work_dir,
+                     set_default_dataloader_cfg)
+from .preflight import preflight
 
 __all__ = [
-    'build_model', 'build_runner', 'load_config', 'prepare_distributed',
+    'CONFIG_ERRORS', 'InputError', 'build_model', 'build_runner',
+    'load_cli_config', 'load_config', 'preflight', 'prepare_distributed',
     'release_distributed', 'resolve_work_dir', 'set_default_dataloader_cfg'
 ]
