@@ -91,6 +91,17 @@ def test_bad_list_line_names_key(root):
         preflight(make_cfg(root))
 
 
+def test_missing_data_folder(tmp_path):
+    dataset = dict(type='CustomDataset', data_root=str(tmp_path / 'nope'),
+                   data_prefix='train', pipeline=[])
+    cfg = Config(dict(default_scope='mmpretrain',
+                      val_dataloader=dict(dataset=dataset)))
+    with pytest.raises(InputError, match=r"^val_dataloader\.dataset "
+                       r"\(CustomDataset\): .*No such file or directory: "
+                       r"'.*nope/train'"):
+        preflight(cfg)
+
+
 def test_imagenet_lt_list_and_missing_list(tmp_path):
     (tmp_path / 'train/n01440764').mkdir(parents=True)
     (tmp_path / 'train/n01440764/a.JPEG').touch()
