@@ -17,10 +17,9 @@ from mmengine.config import ConfigDict, DictAction
 from mmengine.evaluator import DumpResults
 
 import mmpretrain_osdtw  # noqa: F401  (registers components, stack fixes)
-from mmpretrain_osdtw.apis import (InputError, build_runner,
-                                   load_cli_config, preflight,
-                                   prepare_distributed, release_distributed,
-                                   resolve_work_dir,
+from mmpretrain_osdtw.apis import (InputError, build_runner, load_cli_config,
+                                   preflight, prepare_distributed,
+                                   release_distributed, resolve_work_dir,
                                    set_default_dataloader_cfg)
 from mmpretrain_osdtw.evaluation import format_shot_table
 

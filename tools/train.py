@@ -17,10 +17,9 @@ import sys
 from mmengine.config import DictAction
 
 import mmpretrain_osdtw  # noqa: F401  (registers components, stack fixes)
-from mmpretrain_osdtw.apis import (InputError, build_runner,
-                                   load_cli_config, preflight,
-                                   prepare_distributed, release_distributed,
-                                   resolve_work_dir,
+from mmpretrain_osdtw.apis import (InputError, build_runner, load_cli_config,
+                                   preflight, prepare_distributed,
+                                   release_distributed, resolve_work_dir,
                                    set_default_dataloader_cfg)
 
 

@@ -86,37 +86,48 @@ def test_missing_image_folder(root):
 def test_bad_list_line_names_key(root):
     with open(root / 'train.txt', 'a') as f:
         f.write('imgs/no_label.png\n')
-    with pytest.raises(InputError, match=r'^train_dataloader\.dataset '
-                       r'\(CustomDataset\): '):
+    with pytest.raises(
+            InputError,
+            match=r'^train_dataloader\.dataset '
+            r'\(CustomDataset\): '):
         preflight(make_cfg(root))
 
 
 def test_missing_data_folder(tmp_path):
-    dataset = dict(type='CustomDataset', data_root=str(tmp_path / 'nope'),
-                   data_prefix='train', pipeline=[])
-    cfg = Config(dict(default_scope='mmpretrain',
-                      val_dataloader=dict(dataset=dataset)))
-    with pytest.raises(InputError, match=r"^val_dataloader\.dataset "
-                       r"\(CustomDataset\): .*No such file or directory: "
-                       r"'.*nope/train'"):
+    dataset = dict(
+        type='CustomDataset',
+        data_root=str(tmp_path / 'nope'),
+        data_prefix='train',
+        pipeline=[])
+    cfg = Config(
+        dict(default_scope='mmpretrain', val_dataloader=dict(dataset=dataset)))
+    with pytest.raises(
+            InputError,
+            match=r"^val_dataloader\.dataset "
+            r"\(CustomDataset\): .*No such file or directory: "
+            r"'.*nope/train'"):
         preflight(cfg)
 
 
 def test_imagenet_lt_list_and_missing_list(tmp_path):
     (tmp_path / 'train/n01440764').mkdir(parents=True)
     (tmp_path / 'train/n01440764/a.JPEG').touch()
-    (tmp_path / 'ImageNet_LT_train.txt').write_text(
-        'train/n01440764/a.JPEG 0\ntrain/n01440764/b.JPEG 0\n')
+    (tmp_path / 'ImageNet_LT_train.txt'
+     ).write_text('train/n01440764/a.JPEG 0\ntrain/n01440764/b.JPEG 0\n')
     loader = dict(
         dataset=dict(
             type='ImageNetLT', data_root=str(tmp_path), split='train'))
     cfg = Config(dict(default_scope='mmpretrain', train_dataloader=loader))
-    with pytest.raises(InputError, match=r'1 of 2 images of ImageNetLT .*'
-                       r'n01440764/b\.JPEG'):
+    with pytest.raises(
+            InputError,
+            match=r'1 of 2 images of ImageNetLT .*'
+            r'n01440764/b\.JPEG'):
         preflight(cfg)
     cfg.train_dataloader.dataset.split = 'val'
-    with pytest.raises(InputError, match=r"ImageNetLT: the val list '.*"
-                       r"ImageNet_LT_val\.txt' does not exist"):
+    with pytest.raises(
+            InputError,
+            match=r"ImageNetLT: the val list '.*"
+            r"ImageNet_LT_val\.txt' does not exist"):
         preflight(cfg)
 
 
@@ -134,14 +145,16 @@ def test_init_checkpoint_missing_empty_and_url(root, tmp_path):
     init = dict(type='Pretrained', checkpoint=str(tmp_path / 'nope.pth'))
     cfg.model.backbone.init_cfg = init
     with pytest.raises(
-            InputError, match=r"^model\.backbone\.init_cfg\.checkpoint: "
+            InputError,
+            match=r"^model\.backbone\.init_cfg\.checkpoint: "
             r"checkpoint '.*nope\.pth' does not exist"):
         preflight(cfg)
     preflight(cfg, mode='test')  # a test loads load_from, not init_cfg
     init['checkpoint'] = ''
     cfg.model.backbone.init_cfg = [dict(type='Kaiming'), init]
     with pytest.raises(
-            InputError, match=r'model\.backbone\.init_cfg\[1\]\.checkpoint '
+            InputError,
+            match=r'model\.backbone\.init_cfg\[1\]\.checkpoint '
             r'is empty: give the weights with --cfg-options '):
         preflight(cfg)
     init['checkpoint'] = 'https://example.com/weights.pth'  # not fetched
@@ -155,8 +168,10 @@ def test_init_checkpoint_missing_empty_and_url(root, tmp_path):
 
 def test_load_from_missing(root, tmp_path):
     cfg = make_cfg(root, load_from=str(tmp_path / 'ckpt.pth'))
-    with pytest.raises(InputError, match=r"^load_from: checkpoint '.*"
-                       r"ckpt\.pth' does not exist"):
+    with pytest.raises(
+            InputError,
+            match=r"^load_from: checkpoint '.*"
+            r"ckpt\.pth' does not exist"):
         preflight(cfg, mode='test')
 
 
@@ -182,13 +197,20 @@ def test_bad_head_counts_name_the_key(root, tmp_path, counts, match):
 def test_metric_and_hook_counts_checked_against_training_set(root, tmp_path):
     path = tmp_path / 'counts.json'
     path.write_text(json.dumps([5, 4, 3, 2]))
-    cfg = make_cfg(root, val_evaluator=dict(
-        type='ShotGroupMetric', class_counts=str(path)))
-    with pytest.raises(InputError, match=r'^val_evaluator\.class_counts: the '
-                       'counts: 4 entries, but there are 3 classes'):
+    cfg = make_cfg(
+        root,
+        val_evaluator=dict(type='ShotGroupMetric', class_counts=str(path)))
+    with pytest.raises(
+            InputError,
+            match=r'^val_evaluator\.class_counts: the '
+            'counts: 4 entries, but there are 3 classes'):
         preflight(cfg)
-    cfg = make_cfg(root, custom_hooks=[
-        dict(type='EMAHook'), dict(type='ClassCountsHook', class_counts=[1])])
+    cfg = make_cfg(
+        root,
+        custom_hooks=[
+            dict(type='EMAHook'),
+            dict(type='ClassCountsHook', class_counts=[1])
+        ])
     with pytest.raises(InputError, match=r'^custom_hooks\[1\]\.class_counts'):
         preflight(cfg)
 
@@ -196,7 +218,8 @@ def test_metric_and_hook_counts_checked_against_training_set(root, tmp_path):
 def test_empty_class_in_training_set(tmp_path):
     root = write_list_dataset(tmp_path, labels=(0, 0, 2))
     with pytest.raises(
-            InputError, match=r"train_dataloader\.dataset: the training set "
+            InputError,
+            match=r"train_dataloader\.dataset: the training set "
             r"CustomDataset \(ann_file .*\): class\(es\) 1 \('b'\) have no "
             'training sample'):
         preflight(make_cfg(root))
@@ -220,9 +243,11 @@ def test_pipeline_checks_every_stage_config(root, tmp_path):
     pipeline = write_pipeline(tmp_path, root)
     preflight(load_config(str(pipeline)))
     (root / 'imgs/0/0.png').unlink()
-    with pytest.raises(InputError, match=r'^train_cfg\.stage1_head '
-                       r'\(stage1_head\.py\): train_dataloader\.dataset: 1 '
-                       'of 4 images'):
+    with pytest.raises(
+            InputError,
+            match=r'^train_cfg\.stage1_head '
+            r'\(stage1_head\.py\): train_dataloader\.dataset: 1 '
+            'of 4 images'):
         preflight(load_config(str(pipeline)))
 
 
@@ -233,7 +258,8 @@ def test_pipeline_applies_stage_cfg_options(root, tmp_path):
         'model.backbone.init_cfg': dict(type='Pretrained', checkpoint='')
     }
     with pytest.raises(
-            InputError, match=r'^train_cfg\.stage1_head \(stage1_head\.py\):'
+            InputError,
+            match=r'^train_cfg\.stage1_head \(stage1_head\.py\):'
             r' model\.backbone\.init_cfg\.checkpoint is empty: give the '
             r'weights with --cfg-options train_cfg\.stage_cfg_options\.model'
             r'\.backbone\.init_cfg\.checkpoint=<path or URL>'):
@@ -243,6 +269,8 @@ def test_pipeline_applies_stage_cfg_options(root, tmp_path):
 def test_pipeline_missing_stage_config(root, tmp_path):
     pipeline = write_pipeline(tmp_path, root)
     (tmp_path / 'stage2.py').unlink()
-    with pytest.raises(InputError, match=r"^train_cfg\.stage2: the stage "
-                       r"config '.*stage2\.py' does not exist"):
+    with pytest.raises(
+            InputError,
+            match=r"^train_cfg\.stage2: the stage "
+            r"config '.*stage2\.py' does not exist"):
         preflight(load_config(str(pipeline)))

@@ -44,22 +44,28 @@ def assert_one_line_error(proc, *parts: str) -> None:
 def test_missing_image_before_training(tmp_path):
     config = write_config(tmp_path, list_dataset(tmp_path))
     work_dir = tmp_path / 'work'
-    proc = run_tool('tools/train.py', config, '--work-dir', work_dir,
-                    check=False)
+    proc = run_tool(
+        'tools/train.py', config, '--work-dir', work_dir, check=False)
     assert_one_line_error(proc, 'train_dataloader.dataset: 1 of 11 images',
                           'imgs/gone.png')
     assert not work_dir.exists()  # nothing was built or trained
     checkpoint = tmp_path / 'some.pth'
     checkpoint.touch()
-    proc = run_tool('tools/test.py', config, checkpoint, '--work-dir',
-                    work_dir, check=False)
+    proc = run_tool(
+        'tools/test.py',
+        config,
+        checkpoint,
+        '--work-dir',
+        work_dir,
+        check=False)
     assert_one_line_error(proc, 'test_dataloader.dataset: 1 of 11 images')
 
 
 def test_genuine_bug_keeps_traceback(tmp_path):
     # an unknown keyword is not a data error: the traceback shows where
     config = write_config(
-        tmp_path, "dict(_delete_=True, type='SklearnDigits', split='train', bogus=1)")
+        tmp_path,
+        "dict(_delete_=True, type='SklearnDigits', split='train', bogus=1)")
     proc = run_tool('tools/train.py', config, check=False)
     assert proc.returncode == 1
     assert 'Traceback' in proc.stderr and 'bogus' in proc.stderr
