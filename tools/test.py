@@ -17,9 +17,9 @@ from mmengine.config import ConfigDict, DictAction
 from mmengine.evaluator import DumpResults
 
 import mmpretrain_osdtw  # noqa: F401  (registers components, stack fixes)
-from mmpretrain_osdtw.apis import (build_runner, load_config,
-                                   prepare_distributed, release_distributed,
-                                   resolve_work_dir,
+from mmpretrain_osdtw.apis import (InputError, build_runner, load_cli_config,
+                                   preflight, prepare_distributed,
+                                   release_distributed, resolve_work_dir,
                                    set_default_dataloader_cfg)
 from mmpretrain_osdtw.evaluation import format_shot_table
 
@@ -127,16 +127,16 @@ def merge_args(cfg, args):
 def main() -> int:
     args = parse_args()
     try:
-        cfg = merge_args(load_config(args.config), args)
-    except (FileNotFoundError, SyntaxError, KeyError, TypeError, ImportError,
-            RuntimeError) as err:
+        cfg = load_cli_config(args.config, lambda cfg: merge_args(cfg, args))
+        preflight(cfg, mode='test')
+        runner = build_runner(cfg)
+        if args.out and args.out_item in ('pred', None):
+            runner.test_evaluator.metrics.append(
+                DumpResults(out_file_path=args.out))
+        metrics = runner.test()
+    except InputError as err:  # a config or data error: one line, no trace
         print(f'error: {err}', file=sys.stderr)
         return 2
-    runner = build_runner(cfg)
-    if args.out and args.out_item in ('pred', None):
-        runner.test_evaluator.metrics.append(
-            DumpResults(out_file_path=args.out))
-    metrics = runner.test()
     if args.out and args.out_item == 'metrics':
         mmengine.dump(metrics, args.out)
     if runner.rank == 0:

@@ -17,9 +17,9 @@ import sys
 from mmengine.config import DictAction
 
 import mmpretrain_osdtw  # noqa: F401  (registers components, stack fixes)
-from mmpretrain_osdtw.apis import (build_runner, load_config,
-                                   prepare_distributed, release_distributed,
-                                   resolve_work_dir,
+from mmpretrain_osdtw.apis import (InputError, build_runner, load_cli_config,
+                                   preflight, prepare_distributed,
+                                   release_distributed, resolve_work_dir,
                                    set_default_dataloader_cfg)
 
 
@@ -104,13 +104,12 @@ def merge_args(cfg, args):
 def main() -> int:
     args = parse_args()
     try:
-        cfg = merge_args(load_config(args.config), args)
-    except (FileNotFoundError, SyntaxError, KeyError, TypeError, ImportError,
-            RuntimeError) as err:
+        cfg = load_cli_config(args.config, lambda cfg: merge_args(cfg, args))
+        preflight(cfg, mode='train')
+        build_runner(cfg).train()
+    except InputError as err:  # a config or data error: one line, no trace
         print(f'error: {err}', file=sys.stderr)
         return 2
-    runner = build_runner(cfg)
-    runner.train()
     release_distributed()
     return 0
 

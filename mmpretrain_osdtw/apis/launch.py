@@ -4,7 +4,9 @@ OSDTW stage runner.
 Three things differ from MMPretrain's own tools:
 
 * configs are checked up front, so a missing file or a syntax error names
-  the file instead of failing deep inside mmengine;
+  the file instead of failing deep inside mmengine; such errors, and the
+  pre-flight's (:mod:`~mmpretrain_osdtw.apis.preflight`), are an
+  :class:`InputError`, which the tools print as one line (exit code 2);
 * distributed runs without CUDA (``torchrun ... --launcher pytorch`` on CPU)
   use gloo and an un-pinned ``MMDistributedDataParallel``, because mmengine
   otherwise calls ``torch.cuda.set_device`` and passes ``device_ids``;
@@ -13,7 +15,7 @@ Three things differ from MMPretrain's own tools:
 import copy
 import os
 import os.path as osp
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.distributed as torch_dist
@@ -24,6 +26,41 @@ from mmpretrain.registry import MODELS
 from torch import nn
 
 DATALOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+#: The clear-message errors of :func:`load_config` and of a tool applying
+#: its command line to a config (each names the file, key or flag).
+CONFIG_ERRORS = (FileNotFoundError, SyntaxError, KeyError, TypeError,
+                 ImportError, RuntimeError)
+
+
+class InputError(ValueError):
+    """The user's input is wrong: a config, its data, a checkpoint or class
+    counts. The message says what and where, in one line; ``tools/train.py``
+    and ``tools/test.py`` print it and exit with code 2, without a
+    traceback. Any other exception is a bug and keeps its traceback.
+    """
+
+
+def load_cli_config(path: str, apply_args: Callable[[Config],
+                                                    Config]) -> Config:
+    """Load a config and apply a tool's command line to it.
+
+    Args:
+        path (str): Path of the config file.
+        apply_args (Callable): Applies the command line, returns the config.
+
+    Returns:
+        Config: The config.
+
+    Raises:
+        InputError: On any of :data:`CONFIG_ERRORS`.
+    """
+    try:
+        return apply_args(load_config(path))
+    except CONFIG_ERRORS as err:
+        # str() of a KeyError is the repr of its message: take the message.
+        message = err.args[0] if isinstance(err, KeyError) and err.args \
+            else str(err)
+        raise InputError(message) from err
 
 
 def load_config(path: str) -> Config:

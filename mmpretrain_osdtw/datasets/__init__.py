@@ -1,7 +1,8 @@
 """Datasets: class counts, long-tailed subsets, the head/tail split and the
 built-in scikit-learn digits dataset."""
-from .class_counts import (describe_dataset, get_class_counts, get_labels,
-                           get_num_classes, load_class_counts)
+from .class_counts import (check_class_counts, describe_dataset,
+                           get_class_counts, get_labels, get_num_classes,
+                           load_class_counts)
 from .head_tail_split import (HeadTailSplit, split_head_tail, task_index_map,
                               task_num_classes, task_target)
 from .long_tailed import (LongTailedDataset, long_tailed_counts,
@@ -10,9 +11,9 @@ from .lt_benchmarks import ImageNetLT, PlacesLT
 from .sklearn_digits import SklearnDigits
 
 __all__ = [
-    'describe_dataset', 'get_class_counts', 'get_labels', 'get_num_classes',
-    'load_class_counts', 'HeadTailSplit', 'split_head_tail', 'task_index_map',
-    'task_num_classes', 'task_target', 'LongTailedDataset',
+    'check_class_counts', 'describe_dataset', 'get_class_counts', 'get_labels',
+    'get_num_classes', 'load_class_counts', 'HeadTailSplit', 'split_head_tail',
+    'task_index_map', 'task_num_classes', 'task_target', 'LongTailedDataset',
     'long_tailed_counts', 'select_long_tailed_indices', 'ImageNetLT',
     'PlacesLT', 'SklearnDigits'
 ]

@@ -16,9 +16,12 @@ Two ways to get one:
   from a config value: a list of ints or the path of a JSON file holding such
   a list (it lives in :mod:`mmpretrain_osdtw.utils`, below both the datasets
   and the models that read counts; re-exported here).
+
+:func:`check_class_counts` says whether counts fit a ``K``-class problem
+(``K`` entries, no class without a training sample).
 """
 from numbers import Integral
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -198,3 +201,40 @@ def get_class_counts(dataset, num_classes: Optional[int] = None) -> np.ndarray:
     if num_classes is None:
         num_classes = get_num_classes(dataset)
     return np.bincount(labels, minlength=num_classes).astype(np.int64)
+
+
+def check_class_counts(counts: np.ndarray,
+                       num_classes: Optional[int] = None,
+                       origin: str = 'class counts',
+                       class_names: Optional[Sequence[str]] = None) -> None:
+    """Check that counts fit a ``K``-class problem.
+
+    Args:
+        counts (np.ndarray): Counts as returned by :func:`load_class_counts`
+            or :func:`get_class_counts`.
+        num_classes (int, optional): The number of classes ``K``; the length
+            is not checked when None.
+        origin (str): What the counts are, for the message (a config key, a
+            file, a dataset).
+        class_names (Sequence[str], optional): Class names, for the message.
+
+    Raises:
+        ValueError: If there are not ``K`` entries, or a class has no
+            training sample (its prior would be zero; the message names up
+            to five such classes).
+
+    Example:
+        >>> check_class_counts(np.array([5, 3, 2]), 3, 'model.head')
+    """
+    if num_classes is not None and len(counts) != num_classes:
+        raise ValueError(f'{origin}: {len(counts)} entries, but there are '
+                         f'{num_classes} classes')
+    empty = np.flatnonzero(np.asarray(counts) == 0)
+    if len(empty) == 0:
+        return
+    shown = ', '.join(
+        f'{c} ({class_names[c]!r})' if class_names is not None else str(c)
+        for c in empty[:5])
+    more = f' and {len(empty) - 5} more' if len(empty) > 5 else ''
+    raise ValueError(f'{origin}: class(es) {shown}{more} have no training '
+                     'sample; every class needs at least one (a zero prior)')

@@ -45,6 +45,12 @@ class _OLTRListDataset(CustomDataset):
             data_root=data_root, data_prefix='', ann_file=ann_file, **kwargs)
 
     def load_data_list(self) -> List[dict]:
+        if not osp.isfile(self.ann_file):
+            raise FileNotFoundError(
+                f'{type(self).__name__}: the {self.split} list '
+                f'{self.ann_file!r} does not exist (data_root '
+                f'{self.data_root!r}; expected layout: see '
+                'mmpretrain_osdtw/datasets/lt_benchmarks.py)')
         num_classes = len(self.METAINFO['classes'])
         data_list = []
         with open(self.ann_file, encoding='utf-8') as f:
