@@ -1,4 +1,5 @@
 """InMemoryImages: same pixels and samples as decoding the files, once."""
+import os
 import subprocess
 from pathlib import Path
 
@@ -287,3 +288,49 @@ def test_real_cifar10_lt_in_memory(cifar10_root):
     split = HeadTailSplit(dataset, task='head')
     assert split.head_classes.tolist() == [0, 1, 2, 3, 4]
     assert len(split) == 12406
+
+
+# ------------------------------------------------------------ cache file
+def test_cache_file_is_written_reused_and_verified(tmp_path, monkeypatch):
+    root = write_jpeg_folders(tmp_path / 'images', [3, 2, 2])
+    cache = tmp_path / 'cache' / 'decoded.npz'
+    cfg = folder_cfg(root, [LOAD, PACK])
+    first = InMemoryImages(cfg, cache_file=str(cache))
+    assert cache.is_file()
+    assert sorted(p.name for p in cache.parent.iterdir()) == ['decoded.npz']
+    calls = []
+    real = InMemoryImages._decode_all
+
+    def counting(self):
+        calls.append(1)
+        return real(self)
+
+    monkeypatch.setattr(InMemoryImages, '_decode_all', counting)
+    again = InMemoryImages(cfg, cache_file=str(cache))
+    assert calls == []  # read from the cache, not decoded
+    np.testing.assert_array_equal(again.images, first.images)
+    # a changed image file invalidates the cache: decoded again, rewritten
+    changed = Path(root) / 'class_1' / '000.jpg'
+    Image.fromarray(np.full((6, 6, 3), 200, np.uint8)).save(changed)
+    os_stat = changed.stat()
+    os.utime(changed, ns=(os_stat.st_atime_ns, os_stat.st_mtime_ns + 10**9))
+    fresh = InMemoryImages(cfg, cache_file=str(cache))
+    assert calls == [1]
+    np.testing.assert_array_equal(fresh.images[3], cv2.imread(str(changed)))
+    InMemoryImages(cfg, cache_file=str(cache))
+    assert calls == [1]  # the rewritten cache matches again
+    # another loading step (grayscale) does not reuse it
+    gray = folder_cfg(root, [dict(LOAD, color_type='grayscale'), PACK])
+    assert InMemoryImages(gray, cache_file=str(cache)).images.ndim == 3
+    assert calls == [1, 1]
+
+
+def test_unreadable_cache_is_replaced(tmp_path):
+    root = write_jpeg_folders(tmp_path / 'images', [2, 2])
+    cache = tmp_path / 'decoded.npz'
+    cache.write_bytes(b'not a zip file')
+    cfg = folder_cfg(root, [LOAD, PACK], 2)
+    dataset = InMemoryImages(cfg, cache_file=str(cache))
+    assert dataset.images.shape == (4, 6, 6, 3)
+    with np.load(cache) as data:
+        np.testing.assert_array_equal(data['images'], dataset.images)

@@ -3,7 +3,10 @@
 # cifar10_jpeg.tar.gz), decoded ONCE into memory: InMemoryImages runs each
 # dataset's LoadImageFromFile step at build time (50,000 + 10,000 images,
 # a few seconds) and serves the decoded images to the rest of the pipeline
-# every epoch. Same images, labels, subset and pipelines as
+# every epoch; the decoded arrays are kept in data/cifar10/*_decoded.npz
+# (written once, atomically; reused only while every image's name, size and
+# time still match, so later builds read them in a fraction of a second).
+# Same images, labels, subset and pipelines as
 # cifar10_lt_jpeg.py (tested pixel for pixel), for MGP and fine-tuning alike.
 #
 # A config that inherits this file sets its own per-sample pipeline on the
@@ -33,6 +36,7 @@ train_dataloader = dict(
         dataset=dict(
             _delete_=True,
             type='InMemoryImages',
+            cache_file='data/cifar10/train_decoded.npz',
             dataset=dict(
                 type='CustomDataset',
                 data_root='data/cifar10',
@@ -43,6 +47,7 @@ val_dataloader = dict(
     dataset=dict(
         _delete_=True,
         type='InMemoryImages',
+        cache_file='data/cifar10/test_decoded.npz',
         dataset=dict(
             type='CustomDataset',
             data_root='data/cifar10',
