@@ -94,8 +94,9 @@ class InMemoryImages:
         dataset (BaseDataset | dict): A dataset (or its config) whose
             pipeline starts with ``LoadImageFromFile``.
         cache_file (str, optional): An ``.npz`` file to keep the decoded
-            images in between builds (see the module docstring). Defaults
-            to None: decode at every build.
+            images in between builds (see the module docstring); a
+            relative path is relative to the working directory, like
+            ``data_root``. Defaults to None: decode at every build.
         lazy_init (bool): Defer decoding to :meth:`full_init` (or the first
             access). Defaults to False: decode when built, before any
             dataloader worker starts.
@@ -229,6 +230,9 @@ class InMemoryImages:
             try:
                 with os.fdopen(fd, 'wb') as f:
                     np.savez(f, images=self._images, **stamp)
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600
                 os.replace(tmp, self.cache_file)
             except BaseException:
                 os.unlink(tmp)

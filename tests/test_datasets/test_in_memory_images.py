@@ -11,7 +11,6 @@ from _shared import shared_path
 from _toy_datasets import write_image_folders
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmpretrain.datasets import CustomDataset
 from mmpretrain.registry import DATASETS
 from PIL import Image
 
@@ -334,3 +333,51 @@ def test_unreadable_cache_is_replaced(tmp_path):
     assert dataset.images.shape == (4, 6, 6, 3)
     with np.load(cache) as data:
         np.testing.assert_array_equal(data['images'], dataset.images)
+
+
+# ------------------------------------------------------------ training
+def in_memory_toy_config(tmp: Path) -> Path:
+    """The toy baseline config with both splits held in memory."""
+    from _toy_images import CLASSES, toy_config, write_toy_dataset
+    data_root = write_toy_dataset(tmp / 'data')
+    base = tmp / 'toy_bal-bce.py'
+    base.write_text(
+        toy_config(data_root,
+                   REPO / 'configs/baselines/digits_lt/vit-nano-p2_bal-bce.py'))
+    folder = ("dict(type='CustomDataset', data_root={root!r}, "
+              "data_prefix={split!r}, metainfo=dict(classes={classes!r}), "
+              "pipeline=[dict(type='LoadImageFromFile'), "
+              "dict(type='PackInputs')])")
+    train = folder.format(root=str(data_root), split='train', classes=CLASSES)
+    test = folder.format(root=str(data_root), split='test', classes=CLASSES)
+    config = tmp / 'toy_in_memory.py'
+    config.write_text(
+        f'_base_ = [{str(base)!r}]\n'
+        'train_dataloader = dict(dataset=dict(dataset=dict(_delete_=True, '
+        "type='InMemoryImages', "
+        f"cache_file={str(tmp / 'train.npz')!r}, dataset={train})))\n"
+        "val_dataloader = dict(dataset=dict(_delete_=True, "
+        f"type='InMemoryImages', dataset={test}))\n"
+        'test_dataloader = val_dataloader\n')
+    return config
+
+
+def test_training_under_ddp(tmp_path):
+    """tools/train.py on held images, 2 gloo ranks (each decodes its copy
+    and writes the cache atomically): the class counts reach the head
+    (ClassCountsHook), validation runs, one cache file is left."""
+    import socket
+    from _tools import run_tool
+    config = in_memory_toy_config(tmp_path)
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = str(sock.getsockname()[1])
+    proc = run_tool('-m', 'torch.distributed.run', '--nproc_per_node', '2',
+                    '--master_port', port, 'tools/train.py', config,
+                    '--launcher', 'pytorch', '--work-dir', tmp_path / 'ddp')
+    log = proc.stdout + proc.stderr
+    assert 'Distributed training: True' in log
+    assert 'lt/top1' in log
+    ckpt = torch.load(tmp_path / 'ddp' / 'epoch_2.pth', weights_only=False)
+    assert ckpt['state_dict']['head.class_counts'].tolist() == [20, 11, 6, 4]
+    assert sorted(p.name for p in tmp_path.glob('*.npz*')) == ['train.npz']

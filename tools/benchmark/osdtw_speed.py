@@ -733,8 +733,9 @@ def finetune_model(batch_augments=None, dims: int = 96, layers: int = 6,
                     DEVICE)
 
 
-def timed_epochs(loaders: Dict[str, object], model, preprocessors: Dict[str,
-                                                                        object],
+def timed_epochs(loaders: Dict[str, object],
+                 model,
+                 preprocessors: Dict[str, object],
                  max_batches: int = 0) -> Dict[str, Dict[str, float]]:
     """One epoch per loader, the loaders taking turns batch by batch.
 
@@ -900,8 +901,8 @@ def bench_data(args) -> dict:
               f'{100 * r["share"]:.1f} % (with the preprocessor '
               f'{100 * r["share_with_preprocessor"]:.1f} %); dataset build '
               f'{r["build_s"]:.1f} s')
-    print(f'  model: ViT 96 dims, 6 blocks, 3 heads, MLP 384, patch 8 at 32 px '
-          f'({nparams / 1e6:.2f}M params), batch 128, AdamW; target: data '
+    print('  model: ViT 96 dims, 6 blocks, 3 heads, MLP 384, patch 8 at 32 '
+          f'px ({nparams / 1e6:.2f}M params), batch 128, AdamW; target: data '
           'share <= 15 %')
     num = 500 if args.quick else 3000
     costs = {}

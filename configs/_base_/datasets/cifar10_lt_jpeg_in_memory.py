@@ -12,7 +12,8 @@
 # A config that inherits this file sets its own per-sample pipeline on the
 # CustomDataset inside (the loading step stays first), e.g.
 #   train_dataloader = dict(dataset=dict(dataset=dict(dataset=dict(
-#       pipeline=[dict(type='LoadImageFromFile'), ..., dict(type='PackInputs')]))))
+#       pipeline=[dict(type='LoadImageFromFile'), ...,
+#                 dict(type='PackInputs')]))))
 # (LongTailedDataset -> InMemoryImages -> CustomDataset).
 #
 # Channel order: LoadImageFromFile decodes to BGR (as for every image-file
