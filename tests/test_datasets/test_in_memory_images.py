@@ -273,6 +273,7 @@ def test_real_cifar10_lt_in_memory(cifar10_root):
     cfg = Config.fromfile(str(CONFIG))
     train = cfg.train_dataloader.dataset
     train.dataset.dataset.data_root = str(cifar10_root)
+    train.dataset.cache_file = None  # decode; write nothing into data/
     dataset = DATASETS.build(train)
     assert len(dataset) == 12406
     assert dataset.class_counts.tolist() == [
