@@ -1,10 +1,11 @@
-"""Datasets: class counts, long-tailed subsets, the head/tail split and the
-built-in scikit-learn digits dataset."""
+"""Datasets: class counts, long-tailed subsets, the head/tail split, images
+decoded once into memory and the built-in scikit-learn digits dataset."""
 from .class_counts import (check_class_counts, describe_dataset,
                            get_class_counts, get_labels, get_num_classes,
                            load_class_counts)
 from .head_tail_split import (HeadTailSplit, split_head_tail, task_index_map,
                               task_num_classes, task_target)
+from .in_memory_images import InMemoryImages, split_loading_step
 from .long_tailed import (LongTailedDataset, long_tailed_counts,
                           select_long_tailed_indices)
 from .lt_benchmarks import ImageNetLT, PlacesLT
@@ -13,7 +14,7 @@ from .sklearn_digits import SklearnDigits
 __all__ = [
     'check_class_counts', 'describe_dataset', 'get_class_counts', 'get_labels',
     'get_num_classes', 'load_class_counts', 'HeadTailSplit', 'split_head_tail',
-    'task_index_map', 'task_num_classes', 'task_target', 'LongTailedDataset',
-    'long_tailed_counts', 'select_long_tailed_indices', 'ImageNetLT',
-    'PlacesLT', 'SklearnDigits'
+    'task_index_map', 'task_num_classes', 'task_target', 'InMemoryImages',
+    'split_loading_step', 'LongTailedDataset', 'long_tailed_counts',
+    'select_long_tailed_indices', 'ImageNetLT', 'PlacesLT', 'SklearnDigits'
 ]

@@ -57,3 +57,62 @@ def test_synthetic_stats_slice_is_valid():
     for s in stats:
         assert (s.h_a > 0).all() and (s.h_b > 0).all()
         assert (s.k.abs() <= (s.v_a * s.v_b).sqrt() + 1e-6).all()
+
+
+# ------------------------------------------------------------ item 6: data
+def _cifar_like_folders(root, per_class=4):
+    """32x32 random JPEGs (synthetic) in CIFAR-10's class folders."""
+    import numpy as np
+    from PIL import Image
+    rng = np.random.RandomState(0)
+    for name in speed.CIFAR10_CLASSES:
+        folder = root / 'train' / name
+        folder.mkdir(parents=True)
+        for j in range(per_class):
+            pixels = rng.randint(0, 256, (32, 32, 3)).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / f'{j:04d}.jpg')
+    return str(root)
+
+
+def test_data_item_skips_without_the_folders(tmp_path, capsys):
+    args = speed.parse_args(['data', '--data-root', str(tmp_path / 'none')])
+    result = speed.bench_data(args)
+    assert 'skipped' in result and str(tmp_path / 'none') in result['skipped']
+    assert 'skipped' in capsys.readouterr().out
+
+
+def test_data_item_paths_stages_and_shares(tmp_path):
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+    from mmpretrain.registry import DATASETS, MODELS
+    init_default_scope('mmpretrain')
+    root = _cifar_like_folders(tmp_path)
+    loaders, datasets, preps = {}, {}, {}
+    for memory in (False, True):
+        cfg = speed.cifar_lt_dataset_cfg(
+            root, speed.RECIPE_PIPELINE, memory, imb_ratio=2)
+        assert cfg['dataset']['type'] == ('InMemoryImages'
+                                          if memory else 'CustomDataset')
+        name = 'mem' if memory else 'jpeg'
+        datasets[name] = DATASETS.build(cfg)
+        loaders[name] = Runner.build_dataloader(
+            dict(batch_size=8, num_workers=0, dataset=datasets[name],
+                 sampler=dict(type='DefaultSampler', shuffle=True)),
+            seed=0)
+        preps[name] = MODELS.build(
+            speed.cifar_preprocessor_cfg(speed.RECIPE_BATCH_AUGMENTS))
+    assert len(datasets['mem']) == len(datasets['jpeg']) == 25  # 4, 3, ..., 2
+    costs = speed.stage_costs(datasets['mem'], 5)
+    assert list(costs) == [
+        'in-memory image + annotation', 'RandomCrop', 'RandomFlip',
+        'RandAugment', 'RandomErasing', 'PackInputs',
+        'collate (pseudo_collate)', 'total'
+    ]
+    assert list(speed.stage_costs(datasets['jpeg'], 5))[0] == (
+        'annotation + LoadImageFromFile')
+    model = speed.finetune_model(dims=16, layers=1, heads=2, ffn=32)
+    rows = speed.timed_epochs(loaders, model, preps, max_batches=2)
+    for row in rows.values():
+        assert row['images'] == 16
+        shares = speed.data_share(row)
+        assert 0 < shares['share'] <= shares['share_with_preprocessor'] < 1
