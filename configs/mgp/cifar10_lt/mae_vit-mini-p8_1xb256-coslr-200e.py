@@ -4,7 +4,8 @@
 # CPU-size ViT of the CIFAR-LT fine-tuning configs. A CPU miniature: LiVT
 # fine-tunes CIFAR-LT from its ImageNet-LT MGP checkpoint; no published
 # recipe runs MGP on CIFAR-LT itself.
-#   python tools/train.py configs/mgp/cifar10_lt/mae_vit-mini-p8_1xb256-coslr-200e.py
+#   python tools/train.py \
+#       configs/mgp/cifar10_lt/mae_vit-mini-p8_1xb256-coslr-200e.py
 #   torchrun --nproc_per_node 2 tools/train.py CONFIG --launcher pytorch
 # Epochs: --cfg-options train_cfg.max_epochs=E (see the schedule base for the
 # warm-up). Fine-tune from its checkpoint: README, "Fine-tuning from an MGP

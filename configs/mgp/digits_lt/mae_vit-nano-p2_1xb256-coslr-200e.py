@@ -2,8 +2,9 @@
 # (mask ratio 0.75, normalised-pixel L2 loss) on the long-tailed training
 # split of scikit-learn's 8x8 digits only (labels unused), with the ViT of
 # the Digits-LT fine-tuning configs (vit-nano-p2_8px.py). A CPU miniature of
-# LiVT's MGP: trains in about a minute on one core.
-#   python tools/train.py configs/mgp/digits_lt/mae_vit-nano-p2_1xb256-coslr-200e.py
+# LiVT's MGP: 200 epochs took about two minutes on one (shared) core.
+#   python tools/train.py \
+#       configs/mgp/digits_lt/mae_vit-nano-p2_1xb256-coslr-200e.py
 # Epochs: --cfg-options train_cfg.max_epochs=E (see the schedule base for the
 # warm-up). Fine-tune from its checkpoint: README, "Fine-tuning from an MGP
 # checkpoint".
