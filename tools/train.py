@@ -108,9 +108,9 @@ def merge_args(cfg, args):
     if args.init_backbone is not None:
         if cfg.get('train_cfg', {}).get('type') == 'StageRunner':
             raise ValueError(
-                '--init-backbone does not apply to a pipeline config: give '
-                'it to every stage with --cfg-options train_cfg.'
-                'stage_cfg_options...')
+                f'--init-backbone starts one model config, but {args.config} '
+                'is a pipeline (StageRunner): train its stage configs with '
+                '--init-backbone one by one')
         set_backbone_init(cfg.model, args.init_backbone)
     set_default_dataloader_cfg(
         cfg,

@@ -120,3 +120,16 @@ def test_another_architecture(tmp_path):
         check=False)
     assert_one_line_error(proc, str(ckpt), 'first mismatched key',
                           "'cls_token'")
+
+
+def test_init_backbone_on_a_pipeline_config(tmp_path):
+    config = 'configs/osdtw/digits_lt/pipeline.py'
+    proc = run_tool(
+        'tools/train.py',
+        config,
+        '--work-dir',
+        tmp_path,
+        '--init-backbone',
+        tmp_path / 'mgp.pth',
+        check=False)
+    assert_one_line_error(proc, config, 'is a pipeline')
