@@ -99,8 +99,8 @@ def check_init_checkpoints(cfg) -> None:
     roots = [('model', cfg.get('model'))]
     train_cfg = cfg.get('train_cfg') or {}
     if isinstance(train_cfg, dict) and train_cfg.get('stage_cfg_options'):
-        roots.append(('train_cfg.stage_cfg_options',
-                      train_cfg['stage_cfg_options']))
+        roots.append(
+            ('train_cfg.stage_cfg_options', train_cfg['stage_cfg_options']))
     for root, node in roots:
         for path, init_cfg in _init_cfgs(node, root):
             if isinstance(init_cfg, (list, tuple)) and any(

@@ -91,7 +91,10 @@ def load_prefixed_state(checkpoint: str,
         raise InitCheckpointError(f'{checkpoint}: holds no state dict')
     if prefix is None:
         return dict(state)
-    out = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    out = {
+        k[len(prefix):]: v
+        for k, v in state.items() if k.startswith(prefix)
+    }
     if not out:
         first = ', '.join(list(state)[:3])
         raise InitCheckpointError(
@@ -126,7 +129,9 @@ def load_checked(module: nn.Module, state: Dict[str, torch.Tensor],
         raise InitCheckpointError(
             f'{checkpoint} does not fit {type(module).__name__}: first '
             f'mismatched key {match.group(1)!r}: {match.group(2)}') from None
-    missing = [k for k in result.missing_keys if 'num_batches_tracked' not in k]
+    missing = [
+        k for k in result.missing_keys if 'num_batches_tracked' not in k
+    ]
     unexpected = list(result.unexpected_keys)
     loaded = len(state) - len(unexpected)
     parts = [
