@@ -3,8 +3,13 @@
 Usage::
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
-        [--no-validate] [--auto-scale-lr] [--cfg-options k=v ...]
-        [--launcher {none,pytorch,slurm,mpi}]
+        [--no-validate] [--auto-scale-lr] [--init-backbone CKPT]
+        [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
+
+Fine-tuning from an MGP (MAE) checkpoint: ``--init-backbone CKPT`` starts
+every backbone of the model (both task models of a ``TaskPairClassifier``,
+the encoder and both decoders of a ``DualDecoderClassifier``, MORE's base
+weights) from the ``backbone.*`` weights of CKPT.
 
 Several processes (CUDA with NCCL, or CPU with gloo)::
 
@@ -21,6 +26,9 @@ from mmpretrain_osdtw.apis import (InputError, build_runner, load_cli_config,
                                    preflight, prepare_distributed,
                                    release_distributed, resolve_work_dir,
                                    set_default_dataloader_cfg)
+from mmpretrain_osdtw.models.utils import (check_init_checkpoints,
+                                           check_mgp_geometry,
+                                           set_backbone_init)
 
 
 def parse_args() -> argparse.Namespace:
@@ -45,6 +53,11 @@ def parse_args() -> argparse.Namespace:
         action='store_true',
         help='scale the lr by the actual batch size / auto_scale_lr.base_'
         'batch_size')
+    parser.add_argument(
+        '--init-backbone',
+        metavar='CKPT',
+        help="start every backbone of the model from CKPT's `backbone.*` "
+        'weights (an MGP/MAE checkpoint); applied before --cfg-options')
     parser.add_argument(
         '--no-pin-memory',
         action='store_true',
@@ -91,12 +104,21 @@ def merge_args(cfg, args):
             raise KeyError(f'--auto-scale-lr needs `auto_scale_lr=dict('
                            f'base_batch_size=...)` in {args.config}')
         cfg.auto_scale_lr.enable = True
+    if args.init_backbone is not None:
+        if cfg.get('train_cfg', {}).get('type') == 'StageRunner':
+            raise InputError(
+                f'--init-backbone starts one model config, but {args.config} '
+                'is a pipeline (StageRunner): train its stage configs with '
+                '--init-backbone one by one')
+        set_backbone_init(cfg.model, args.init_backbone)
     set_default_dataloader_cfg(
         cfg,
         pin_memory=not args.no_pin_memory,
         persistent_workers=not args.no_persistent_workers)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    check_mgp_geometry(cfg)
+    check_init_checkpoints(cfg)
     prepare_distributed(cfg, args.launcher)
     return cfg
 

@@ -25,19 +25,14 @@ from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
 from torch import nn
 
+from mmpretrain_osdtw.models.utils import check_mgp_geometry
+from mmpretrain_osdtw.utils import InputError
+
 DATALOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 #: The clear-message errors of :func:`load_config` and of a tool applying
 #: its command line to a config (each names the file, key or flag).
 CONFIG_ERRORS = (FileNotFoundError, SyntaxError, KeyError, TypeError,
                  ImportError, RuntimeError)
-
-
-class InputError(ValueError):
-    """The user's input is wrong: a config, its data, a checkpoint or class
-    counts. The message says what and where, in one line; ``tools/train.py``
-    and ``tools/test.py`` print it and exit with code 2, without a
-    traceback. Any other exception is a bug and keeps its traceback.
-    """
 
 
 def load_cli_config(path: str, apply_args: Callable[[Config],
@@ -183,12 +178,17 @@ def build_model(cfg: Config) -> nn.Module:
 def build_runner(cfg: Config) -> Runner:
     """Build the Runner named by ``runner_type`` (default mmengine's).
 
+    An MGP (MAE) config whose image, patch and decoder sizes disagree is
+    a ``ValueError`` here, before anything is built
+    (:func:`~mmpretrain_osdtw.models.utils.check_mgp_geometry`).
+
     Args:
         cfg (Config): A complete config.
 
     Returns:
         Runner: The runner.
     """
+    check_mgp_geometry(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)

@@ -3,12 +3,13 @@ class-counts and head/tail rules that the datasets and the models both
 need (models never import datasets)."""
 from .checks import check_int
 from .class_counts import load_class_counts
+from .errors import InputError
 from .head_tail import split_head_tail, task_index_map, task_num_classes
 from .io import (atomic_json_dump, atomic_torch_save, atomic_write,
                  atomic_write_text)
 
 __all__ = [
-    'atomic_json_dump', 'atomic_torch_save', 'atomic_write',
+    'InputError', 'atomic_json_dump', 'atomic_torch_save', 'atomic_write',
     'atomic_write_text', 'check_int', 'load_class_counts', 'split_head_tail',
     'task_index_map', 'task_num_classes'
 ]

@@ -29,7 +29,7 @@ def test_config_loads(path):
     assert cfg.default_scope == 'mmpretrain'
     assert 'mmpretrain_osdtw' in cfg.custom_imports['imports']
     assert cfg.model.type in ('ImageClassifier', 'DualDecoderClassifier',
-                              'MOREClassifier', 'TaskPairClassifier')
+                              'MOREClassifier', 'TaskPairClassifier', 'MAE')
 
 
 SMALL = [p for p in CONFIGS if not any(v in p.parts for v in VIT_B)]

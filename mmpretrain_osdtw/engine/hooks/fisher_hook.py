@@ -48,7 +48,8 @@ class FisherHook(Hook):
     :func:`~mmpretrain_osdtw.osdtw.fisher.fisher_statistics` averages the
     per-sample squared gradients of the task's log-likelihood loss (``v``:
     true labels, ``h``: labels drawn from the model). Rank 0 writes
-    ``work_dir/out_file`` in the format :mod:`mmpretrain_osdtw.osdtw.stats_format`
+    ``work_dir/out_file`` in the format
+    :mod:`mmpretrain_osdtw.osdtw.stats_format`
     reads. The model's train/eval flags are restored afterwards.
 
     Args:
