@@ -49,9 +49,12 @@ def test_mae_components_on_the_long_tailed_set(dataset):
     opt = cfg.optim_wrapper.optimizer
     assert (opt.type, tuple(opt.betas),
             opt.weight_decay) == ('AdamW', (0.9, 0.95), 0.05)
-    # base lr 1.5e-4 per 256 images at the configured total batch
-    assert opt.lr == pytest.approx(1.5e-4 * cfg.auto_scale_lr.base_batch_size /
-                                   256)
+    # LiVT's effective lr: 1.5e-4 per 256 images at its total batch 4096
+    # (ViT-B); the CPU configs carry it to batch 256 with the square-root
+    # rule for Adam: 2.4e-3 * sqrt(256 / 4096) = 6e-4
+    livt_lr = 1.5e-4 * 4096 / 256
+    batch = cfg.auto_scale_lr.base_batch_size
+    assert opt.lr == pytest.approx(livt_lr * (batch / 4096)**0.5)
     warmup, cosine = cfg.param_scheduler
     assert (warmup.type, cosine.type) == ('LinearLR', 'CosineAnnealingLR')
     assert warmup.end == cosine.begin

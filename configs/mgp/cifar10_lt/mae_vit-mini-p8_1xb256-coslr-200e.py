@@ -12,8 +12,9 @@
 # checkpoint".
 _base_ = [
     '../../_base_/models/mae_vit-mini-p8_32px.py',
-    # The training set (switch here): CIFAR-10-LT from the JPEG folders.
-    '../../_base_/datasets/cifar10_lt_jpeg.py',
+    # The training set (switch here): CIFAR-10-LT from the JPEG folders,
+    # decoded once and held in memory.
+    '../../_base_/datasets/cifar10_lt_jpeg_in_memory.py',
     '../../_base_/schedules/mae_adamw-coslr-200e_1xb256.py',
     '../../_base_/mgp_runtime.py',
 ]
@@ -29,7 +30,8 @@ data_preprocessor = dict(
 # MAE's augmentation at 32 px: a random resized crop of 35-100 % of the area
 # (MAE's 20 % would blow a 14x14 patch of a 32 px image up 2.3x; at 35 % the
 # smallest crop is 19 px) and a horizontal flip. The first step reads the
-# JPEG files: drop it for a dataset that holds decoded arrays.
+# JPEG files (InMemoryImages runs it once per image, at build time): drop it
+# for a dataset that holds decoded arrays.
 mgp_train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(
@@ -41,8 +43,10 @@ mgp_train_pipeline = [
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
+# LongTailedDataset -> InMemoryImages -> CustomDataset.
 train_dataloader = dict(
-    batch_size=256, dataset=dict(dataset=dict(pipeline=mgp_train_pipeline)))
+    batch_size=256,
+    dataset=dict(dataset=dict(dataset=dict(pipeline=mgp_train_pipeline))))
 # Pretraining only: no validation or test.
 val_dataloader = None
 val_cfg = None
