@@ -2,11 +2,9 @@
 # one process, batch 256. The lr is LiVT's effective lr (1.5e-4 per 256
 # images at its total batch of 4096: 2.4e-3) carried to batch 256 with the
 # square-root rule for Adam (2.4e-3 * sqrt(256 / 4096) = 6e-4): the linear
-# rule's 1.5e-4 is 16x below the lr the recipe was tuned at, for a model
-# that has 16x fewer steps to learn in (a 60-epoch pilot at 6e-4 reached a
-# normalised-pixel loss of 0.53 and +8 points of fine-tuned top-1 over
-# training from scratch; README, "Fine-tuning recipe"). 200 epochs by
-# default with the warm-up in LiVT's proportion (40 / 800 -> 10 epochs).
+# rule's 1.5e-4 is 16x below the lr the recipe was tuned at (README,
+# "Fine-tuning recipe"). 200 epochs by default with the warm-up in LiVT's
+# proportion (40 / 800 -> 10 epochs).
 # Another length: --cfg-options train_cfg.max_epochs=E (the cosine follows),
 # and for the same proportion param_scheduler.0.end=E/20
 # param_scheduler.1.begin=E/20.
