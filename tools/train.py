@@ -26,9 +26,7 @@ from mmpretrain_osdtw.apis import (InputError, build_runner, load_cli_config,
                                    preflight, prepare_distributed,
                                    release_distributed, resolve_work_dir,
                                    set_default_dataloader_cfg)
-from mmpretrain_osdtw.models.utils import (check_init_checkpoints,
-                                           check_mgp_geometry,
-                                           set_backbone_init)
+from mmpretrain_osdtw.models.utils import set_backbone_init
 
 
 def parse_args() -> argparse.Namespace:
@@ -117,8 +115,6 @@ def merge_args(cfg, args):
         persistent_workers=not args.no_persistent_workers)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-    check_mgp_geometry(cfg)
-    check_init_checkpoints(cfg)
     prepare_distributed(cfg, args.launcher)
     return cfg
 

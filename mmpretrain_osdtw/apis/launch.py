@@ -25,7 +25,6 @@ from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
 from torch import nn
 
-from mmpretrain_osdtw.models.utils import check_mgp_geometry
 from mmpretrain_osdtw.utils import InputError
 
 DATALOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -178,17 +177,12 @@ def build_model(cfg: Config) -> nn.Module:
 def build_runner(cfg: Config) -> Runner:
     """Build the Runner named by ``runner_type`` (default mmengine's).
 
-    An MGP (MAE) config whose image, patch and decoder sizes disagree is
-    a ``ValueError`` here, before anything is built
-    (:func:`~mmpretrain_osdtw.models.utils.check_mgp_geometry`).
-
     Args:
         cfg (Config): A complete config.
 
     Returns:
         Runner: The runner.
     """
-    check_mgp_geometry(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)

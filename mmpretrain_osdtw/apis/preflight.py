@@ -12,7 +12,10 @@ config key and the file, when
 * an init checkpoint (``checkpoint=`` of an ``init_cfg`` in ``model``, or
   ``load_from``) is empty or is a local file that does not exist; URLs are
   not checked (mmengine downloads them). Whether the checkpoint *fits* the
-  model is not checked here;
+  model is checked when it is loaded, before the first step
+  (:mod:`mmpretrain_osdtw.models.utils.checked_pretrained`);
+* an MGP (MAE) config's image, patch and decoder sizes disagree
+  (:func:`~mmpretrain_osdtw.models.utils.check_mgp_geometry`);
 * ``class_counts=`` given to a model part, a metric or ``ClassCountsHook``
   is not a valid list or JSON file, has not ``K`` entries, or gives a class
   no sample; or the training set has a class without samples while
@@ -48,6 +51,9 @@ from mmpretrain_osdtw.datasets.class_counts import (check_class_counts,
                                                     get_class_counts,
                                                     get_num_classes,
                                                     load_class_counts)
+from mmpretrain_osdtw.models.utils import (check_init_checkpoints,
+                                           check_mgp_geometry)
+from mmpretrain_osdtw.utils import check_checkpoint_path
 from .launch import InputError, load_config
 
 MODES = ('train', 'test')
@@ -131,10 +137,12 @@ class _Preflight:
         """All checks of one config; ``where`` prefixes the messages."""
         prefix = 'train_cfg.stage_cfg_options.' if mode == 'stage' else ''
         if mode != 'test':
-            for key, path in init_checkpoints(cfg.get('model') or {}):
-                check_checkpoint(f'{where}{key}', path, prefix + key)
+            check_init_checkpoints(cfg, where, prefix)
+            check_mgp_geometry(cfg)
         if cfg.get('load_from'):
-            check_checkpoint(f'{where}load_from', cfg.load_from, 'load_from')
+            check_checkpoint_path(
+                f'{where}load_from', cfg.load_from,
+                'give the weights with --cfg-options load_from=<path or URL>')
         datasets = {}
         with DefaultScope.overwrite_default_scope(
                 cfg.get('default_scope', 'mmpretrain')):
@@ -249,44 +257,6 @@ def leaf_datasets(dataset) -> Iterator:
     for child in inner:
         yield from leaf_datasets(child)
 
-
-def init_checkpoints(model_cfg,
-                     key: str = 'model'
-                     ) -> Iterator[Tuple[str, Optional[str]]]:
-    """``(config key, checkpoint)`` of every ``init_cfg`` entry with a
-    ``checkpoint`` (``type='Pretrained'``) inside a model config."""
-    if isinstance(model_cfg, dict):
-        for name, value in model_cfg.items():
-            if name == 'init_cfg':
-                entries = value if isinstance(value, list) else [value]
-                for i, entry in enumerate(entries):
-                    if isinstance(entry, dict) and 'checkpoint' in entry:
-                        sub = f'[{i}]' if isinstance(value, list) else ''
-                        yield (f'{key}.init_cfg{sub}.checkpoint',
-                               entry['checkpoint'])
-            else:
-                yield from init_checkpoints(value, f'{key}.{name}')
-    elif isinstance(model_cfg, (list, tuple)):
-        for i, value in enumerate(model_cfg):
-            yield from init_checkpoints(value, f'{key}[{i}]')
-
-
-def check_checkpoint(key: str, path, option: str) -> None:
-    """Raise if a checkpoint setting is empty or names a missing local
-    file; URLs (``scheme://``) are left to mmengine.
-
-    Args:
-        key (str): The config key, for the message.
-        path: Its value.
-        option (str): The key to give on the command line, for the hint.
-    """
-    if not path:
-        raise InputError(f'{key} is empty: give the weights with '
-                         f'--cfg-options {option}=<path or URL>')
-    if not isinstance(path, str):
-        raise InputError(f'{key} must be a path or URL, got {path!r}')
-    if '://' not in path and not osp.isfile(path):
-        raise InputError(f'{key}: checkpoint {path!r} does not exist')
 
 
 def given_class_counts(

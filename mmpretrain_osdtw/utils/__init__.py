@@ -1,7 +1,7 @@
 """Helpers below every other subpackage: checks, atomic file writes, and the
 class-counts and head/tail rules that the datasets and the models both
 need (models never import datasets)."""
-from .checks import check_int
+from .checks import check_checkpoint_path, check_int
 from .class_counts import load_class_counts
 from .errors import InputError
 from .head_tail import split_head_tail, task_index_map, task_num_classes
@@ -10,6 +10,6 @@ from .io import (atomic_json_dump, atomic_torch_save, atomic_write,
 
 __all__ = [
     'InputError', 'atomic_json_dump', 'atomic_torch_save', 'atomic_write',
-    'atomic_write_text', 'check_int', 'load_class_counts', 'split_head_tail',
+    'atomic_write_text', 'check_checkpoint_path', 'check_int', 'load_class_counts', 'split_head_tail',
     'task_index_map', 'task_num_classes'
 ]

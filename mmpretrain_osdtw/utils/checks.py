@@ -1,4 +1,7 @@
 """Argument checks shared by the plug-in's modules."""
+import os.path as osp
+
+from .errors import InputError
 
 
 def check_int(name: str, value, low: int, where: str = '') -> int:
@@ -25,3 +28,24 @@ def check_int(name: str, value, low: int, where: str = '') -> int:
         raise ValueError(f'{where}{name} must be an int >= {low}, got '
                          f'{value!r}')
     return value
+
+
+def check_checkpoint_path(key: str, path, hint: str) -> None:
+    """Raise :class:`InputError` if a checkpoint setting is empty or names a
+    local file that does not exist; URLs (``scheme://``) are left to
+    mmengine, which fetches them.
+
+    Args:
+        key (str): The config key, for the message.
+        path: Its value.
+        hint (str): How to give the checkpoint, for the empty case.
+
+    Example:
+        >>> check_checkpoint_path('load_from', 'https://x.org/a.pth', '')
+    """
+    if not path:
+        raise InputError(f'{key} is empty: {hint}')
+    if not isinstance(path, str):
+        raise InputError(f'{key} must be a path or URL, got {path!r}')
+    if '://' not in path and not osp.isfile(osp.expanduser(path)):
+        raise InputError(f'{key}: checkpoint {path!r} does not exist')

@@ -151,11 +151,20 @@ def test_init_checkpoint_missing_empty_and_url(root, tmp_path):
         preflight(cfg)
     preflight(cfg, mode='test')  # a test loads load_from, not init_cfg
     init['checkpoint'] = ''
+    cfg.model.backbone.init_cfg = init
+    with pytest.raises(
+            InputError,
+            match=r'model\.backbone\.init_cfg\.checkpoint '
+            r'is empty: give the weights with tools/train.py '
+            r'--init-backbone CKPT or --cfg-options '):
+        preflight(cfg)
+    # inside an init_cfg list, a ViT would re-draw its position embedding
+    # after loading the checkpoint
     cfg.model.backbone.init_cfg = [dict(type='Kaiming'), init]
     with pytest.raises(
             InputError,
-            match=r'model\.backbone\.init_cfg\[1\]\.checkpoint '
-            r'is empty: give the weights with --cfg-options '):
+            match=r'model\.backbone\.init_cfg: a Pretrained init inside '
+            'a list'):
         preflight(cfg)
     init['checkpoint'] = 'https://example.com/weights.pth'  # not fetched
     cfg.model.backbone.init_cfg = init

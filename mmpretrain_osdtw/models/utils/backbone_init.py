@@ -10,15 +10,11 @@ with ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``
 :func:`check_init_checkpoints` finds init checkpoints that cannot work
 before a Runner is built.
 """
-import os.path as osp
 from typing import Iterator, List, Tuple
 
-from mmpretrain_osdtw.utils import InputError
+from mmpretrain_osdtw.utils import InputError, check_checkpoint_path
 
 MGP_PREFIX = 'backbone.'
-# Checkpoints behind these are fetched by mmengine, not checked here.
-REMOTE_SCHEMES = ('http://', 'https://', 's3://', 'open-mmlab://',
-                  'torchvision://', 'mmcls://', 'pavi://')
 
 
 def _backbones(node, path: str) -> Iterator[Tuple[str, dict]]:
@@ -82,7 +78,8 @@ def _is_pretrained(init_cfg) -> bool:
                                            or 'checkpoint' in init_cfg)
 
 
-def check_init_checkpoints(cfg) -> None:
+def check_init_checkpoints(cfg, where: str = '',
+                           option_prefix: str = '') -> None:
     """Fail early on init checkpoints that cannot load.
 
     Looks at every ``init_cfg`` under ``cfg.model`` and under the pipeline's
@@ -90,13 +87,19 @@ def check_init_checkpoints(cfg) -> None:
 
     Args:
         cfg (Config): A complete training config.
+        where (str): Prefix of the messages (e.g. which stage config of a
+            pipeline). Defaults to none.
+        option_prefix (str): Prefix of the ``--cfg-options`` key that the
+            message suggests (a pipeline's stage configs take theirs through
+            ``train_cfg.stage_cfg_options.``); ``--init-backbone`` is
+            suggested only without one. Defaults to none.
 
     Raises:
-        FileNotFoundError: A local ``checkpoint`` that is empty or does not
-            exist (names the key and the path).
-        InputError: A ``Pretrained`` init inside an ``init_cfg`` list of a
-            backbone (``VisionTransformer`` would re-initialise its position
-            embedding after loading; names the key).
+        InputError: A local ``checkpoint`` that is empty or does not exist
+            (names the key and the path), or a ``Pretrained`` init inside an
+            ``init_cfg`` list of a backbone (``VisionTransformer`` would
+            re-initialise its position embedding after loading; names the
+            key).
     """
     roots = [('model', cfg.get('model'))]
     train_cfg = cfg.get('train_cfg') or {}
@@ -108,22 +111,14 @@ def check_init_checkpoints(cfg) -> None:
             if isinstance(init_cfg, (list, tuple)) and any(
                     _is_pretrained(c) for c in init_cfg):
                 raise InputError(
-                    f'{path}: a Pretrained init inside a list is applied '
-                    'before the ViT re-draws its position embedding; give '
-                    "init_cfg as one dict(type='Pretrained', ...)")
+                    f'{where}{path}: a Pretrained init inside a list is '
+                    'applied before the ViT re-draws its position embedding;'
+                    " give init_cfg as one dict(type='Pretrained', ...)")
             if _is_pretrained(init_cfg):
-                _check_local_checkpoint(f'{path}.checkpoint',
-                                        init_cfg.get('checkpoint'))
-
-
-def _check_local_checkpoint(key: str, checkpoint) -> None:
-    if not checkpoint:
-        raise FileNotFoundError(
-            f'{key} is empty: give the checkpoint (tools/train.py '
-            f'--init-backbone CKPT, or --cfg-options {key}=CKPT)')
-    checkpoint = str(checkpoint)
-    if checkpoint.startswith(REMOTE_SCHEMES):
-        return
-    if not osp.isfile(osp.expanduser(checkpoint)):
-        raise FileNotFoundError(
-            f'{key}: checkpoint {checkpoint!r} does not exist')
+                key = f'{path}.checkpoint'
+                flag = '' if option_prefix else \
+                    'tools/train.py --init-backbone CKPT or '
+                check_checkpoint_path(
+                    f'{where}{key}', init_cfg.get('checkpoint'),
+                    f'give the weights with {flag}--cfg-options '
+                    f'{option_prefix}{key}=<path or URL>')

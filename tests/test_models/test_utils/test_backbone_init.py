@@ -8,6 +8,7 @@ from mmengine.config import Config
 import mmpretrain_osdtw  # noqa: F401
 from mmpretrain_osdtw.models.utils import (check_init_checkpoints,
                                            set_backbone_init)
+from mmpretrain_osdtw.utils import InputError
 
 REPO = Path(__file__).resolve().parents[3]
 INIT = dict(type='Pretrained', checkpoint='mgp.pth', prefix='backbone.')
@@ -44,7 +45,7 @@ def test_missing_checkpoint_names_key_and_path(tmp_path):
     absent = str(tmp_path / 'absent.pth')
     cfg = Config(dict(model=dict(backbone=dict(init_cfg=dict(INIT)))))
     cfg.model.backbone.init_cfg.checkpoint = absent
-    with pytest.raises(FileNotFoundError) as err:
+    with pytest.raises(InputError) as err:
         check_init_checkpoints(cfg)
     assert 'model.backbone.init_cfg.checkpoint' in str(err.value)
     assert absent in str(err.value)
@@ -55,8 +56,8 @@ def test_empty_checkpoint_of_vit_b_config_is_caught():
     cfg = Config.fromfile(
         str(REPO / 'configs/baselines/imagenet_lt/vit-base-p16_mae-ft_ce.py'))
     with pytest.raises(
-            FileNotFoundError, match='init_cfg.checkpoint is '
-            'empty'):
+            InputError, match='init_cfg.checkpoint is '
+            'empty: give the weights with tools/train.py --init-backbone'):
         check_init_checkpoints(cfg)
 
 
@@ -72,7 +73,7 @@ def test_pipeline_stage_options_are_checked(tmp_path):
                     dict(backbone=dict(init_cfg=dict(checkpoint=absent)))
                 })))
     with pytest.raises(
-            FileNotFoundError,
+            InputError,
             match='train_cfg.stage_cfg_options'
             '.model.backbone.init_cfg.checkpoint'):
         check_init_checkpoints(cfg)

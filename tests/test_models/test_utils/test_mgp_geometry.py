@@ -11,7 +11,8 @@ from mmpretrain_osdtw.models.utils import check_mgp_geometry
 
 REPO = Path(__file__).resolve().parents[3]
 CIFAR = REPO / 'configs/mgp/cifar10_lt/mae_vit-mini-p8_1xb256-coslr-200e.py'
-PIPELINE = 'train_dataloader.dataset.dataset.pipeline'
+# LongTailedDataset -> InMemoryImages -> CustomDataset
+PIPELINE = 'train_dataloader.dataset.dataset.dataset.pipeline'
 
 
 @pytest.fixture(scope='module')
