@@ -66,8 +66,10 @@ TINY_VIT = [
     'model.backbone.arch.feedforward_channels=64',
     'model.head.in_channels=32',
 ]
-ITER_LINE = re.compile(r'Iter\(train\)\s+\[\s*(\d+)/\s*\d+\].*?\btime: '
-                       r'([\d.]+)(?:.*?\bmemory: (\d+))?')
+# mmengine's training log line (epoch- or iteration-style progress).
+ITER_LINE = re.compile(r'(?:Iter|Epoch)\(train\)\s+(?:\[\s*\d+\])?'
+                       r'\[\s*(\d+)/\s*\d+\].*?\btime: ([\d.]+)'
+                       r'(?:.*?\bmemory: (\d+))?')
 
 
 def write_lt_lists(data_root: str,
@@ -127,11 +129,13 @@ def chain_options(kind: str, benchmark: str, batch_size: int,
     loader = [
         f'train_dataloader.batch_size={batch_size}',
         'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
     ]
     if kind != 'mgp':
         loader += [
-            'val_dataloader.batch_size=2', 'val_dataloader.num_workers=0',
-            'test_dataloader.batch_size=2', 'test_dataloader.num_workers=0'
+            f'{split}_dataloader.{key}'
+            for split in ('val', 'test') for key in (
+                'batch_size=2', 'num_workers=0', 'persistent_workers=False')
         ]
     tiny_opts = list(TINY_VIT) if tiny else []
     if tiny and kind == 'mgp':
@@ -141,7 +145,7 @@ def chain_options(kind: str, benchmark: str, batch_size: int,
     stage = [f'train_cfg.stage_cfg_options.{o}' for o in TWO_ITERS + loader]
     mgp = [
         f'train_cfg.mgp_cfg_options.{o}'
-        for o in TWO_ITERS + loader[:2] + (tiny_opts[:5] + [
+        for o in TWO_ITERS + loader[:3] + (tiny_opts[:5] + [
             'model.neck.embed_dim=32'] if tiny else [])
     ]
     mgp_cfg = osp.join(REPO, 'configs', 'mgp', benchmark)
@@ -153,8 +157,14 @@ def chain_options(kind: str, benchmark: str, batch_size: int,
     ]
 
 
-def run_chain(config: str, work_dir: str, options: List[str], device: str,
-              amp: bool, log_file: str, cwd: str) -> dict:
+def run_chain(config: str,
+              work_dir: str,
+              options: List[str],
+              device: str,
+              amp: bool,
+              log_file: str,
+              cwd: str,
+              init: Optional[str] = None) -> dict:
     """Run one chain in a child process (in ``cwd``, where ``data/`` is);
     its exit code, time and peak memory."""
     os.makedirs(osp.dirname(log_file), exist_ok=True)
@@ -165,6 +175,8 @@ def run_chain(config: str, work_dir: str, options: List[str], device: str,
     ]
     if amp:
         cmd.append('--amp')
+    if init is not None:
+        cmd += ['--init-backbone', init]
     cmd += ['--cfg-options'] + options
     env = dict(os.environ, PYTHONPATH=REPO)
     if device == 'cpu':
@@ -248,15 +260,20 @@ def dry_run(work_dir: str,
         data_root = osp.join(work_dir, folder)
         if not osp.isfile(osp.join(data_root, f'{prefix}_test.txt')):
             write_lt_lists(data_root, prefix, num_classes)
+        init = None  # the MGP chain's checkpoint, for the fine-tunings
         for kind, config in chains(benchmark):
-            if kind not in kinds or (only and only not in config):
-                continue
+            wanted = kind in kinds and (not only or only in config)
+            if kind != 'mgp' and not wanted:
+                continue  # MGP always runs: the others start from it
             name = osp.splitext(config[len('configs/'):])[0]
             run_dir = osp.join(work_dir, 'runs', name.replace('/', '__'))
             result = run_chain(
                 config, run_dir,
                 chain_options(kind, benchmark, batch_size, tiny), device,
-                amp, run_dir + '.log', work_dir)
+                amp, run_dir + '.log', work_dir,
+                init if kind in ('baselines', 'more') else None)
+            if kind == 'mgp':
+                init = osp.join(run_dir, 'iter_2.pth')
             with open(result['log']) as f:
                 steps = parse_steps(f.read())
             seconds = step_seconds(run_dir) if kind == 'osdtw' else {}
