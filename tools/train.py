@@ -9,7 +9,9 @@ Usage::
 Fine-tuning from an MGP (MAE) checkpoint: ``--init-backbone CKPT`` starts
 every backbone of the model (both task models of a ``TaskPairClassifier``,
 the encoder and both decoders of a ``DualDecoderClassifier``, MORE's base
-weights) from the ``backbone.*`` weights of CKPT.
+weights) from the ``backbone.*`` weights of CKPT; on a pipeline config it
+sets ``train_cfg.init_backbone`` (the stages that train from their
+initialisation start from CKPT).
 
 Several processes (CUDA with NCCL, or CPU with gloo)::
 
@@ -104,11 +106,9 @@ def merge_args(cfg, args):
         cfg.auto_scale_lr.enable = True
     if args.init_backbone is not None:
         if cfg.get('train_cfg', {}).get('type') == 'StageRunner':
-            raise InputError(
-                f'--init-backbone starts one model config, but {args.config} '
-                'is a pipeline (StageRunner): train its stage configs with '
-                '--init-backbone one by one')
-        set_backbone_init(cfg.model, args.init_backbone)
+            cfg.train_cfg.init_backbone = args.init_backbone
+        else:
+            set_backbone_init(cfg.model, args.init_backbone)
     set_default_dataloader_cfg(
         cfg,
         pin_memory=not args.no_pin_memory,

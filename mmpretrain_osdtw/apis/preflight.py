@@ -22,7 +22,10 @@ config key and the file, when
   something in the config uses the class counts.
 
 A pipeline config (``train_cfg.type='StageRunner'``) is checked through
-every stage config it names, with ``train_cfg.stage_cfg_options`` applied.
+every stage config it names, with ``train_cfg.stage_cfg_options`` applied
+(its MGP config ``train_cfg.mgp`` with ``train_cfg.mgp_cfg_options``), and
+its ``train_cfg.init_backbone`` checkpoint must exist (it, or the MGP
+step's checkpoint, replaces every stage's backbone init checkpoint).
 
 Image paths are checked against one directory listing per folder
 (``os.scandir``) instead of one ``stat`` per image. Measured on a synthetic
@@ -52,7 +55,8 @@ from mmpretrain_osdtw.datasets.class_counts import (check_class_counts,
                                                     get_num_classes,
                                                     load_class_counts)
 from mmpretrain_osdtw.models.utils import (check_init_checkpoints,
-                                           check_mgp_geometry)
+                                           check_mgp_geometry,
+                                           set_backbone_init)
 from mmpretrain_osdtw.utils import check_checkpoint_path
 from .launch import InputError, load_config
 
@@ -64,8 +68,11 @@ MODE_LOADERS = {
     'stage': ('train_dataloader', 'val_dataloader', 'test_dataloader'),
 }
 #: ``train_cfg`` keys of a pipeline config that name stage configs.
-STAGE_KEYS = ('stage1_pair', 'stage1_head', 'stage1_tail', 'stage2',
+STAGE_KEYS = ('mgp', 'stage1_pair', 'stage1_head', 'stage1_tail', 'stage2',
               'assemble', 'refine')
+#: Stands for the MGP step's checkpoint (``train_cfg.mgp``), which does not
+#: exist before the pipeline runs (a ``scheme://`` path: not checked).
+MGP_STEP_CHECKPOINT = 'mgp-step://last-checkpoint'
 #: Missing images listed in a message.
 SHOWN = 3
 
@@ -97,17 +104,28 @@ def preflight(cfg: Config, mode: str = 'train') -> None:
 
 def stage_configs(cfg: Config) -> Iterator[Tuple[str, Config]]:
     """The stage configs a pipeline config names, with
-    ``train_cfg.stage_cfg_options`` applied, as the pipeline loads them.
+    ``train_cfg.stage_cfg_options`` applied (``train_cfg.mgp_cfg_options``
+    to the MGP config), as the pipeline loads them.
 
     Args:
         cfg (Config): A config with ``train_cfg.type='StageRunner'``.
 
     Yields:
         tuple[str, Config]: The ``train_cfg`` key and the stage config.
+
+    Raises:
+        InputError: A stage config or ``train_cfg.init_backbone`` that does
+            not exist, or a stage config that does not load.
     """
     folder = osp.dirname(osp.abspath(cfg.filename or '.'))
-    options = cfg.train_cfg.get('stage_cfg_options') or {}
+    init = cfg.train_cfg.get('init_backbone')
+    if init is not None:
+        check_checkpoint_path(
+            'train_cfg.init_backbone', init, 'give the MGP checkpoint with '
+            '--cfg-options train_cfg.init_backbone=<path or URL>')
     for key in STAGE_KEYS:
+        options = cfg.train_cfg.get(
+            'mgp_cfg_options' if key == 'mgp' else 'stage_cfg_options') or {}
         name = cfg.train_cfg.get(key)
         if name is None:
             continue
@@ -122,6 +140,9 @@ def stage_configs(cfg: Config) -> Iterator[Tuple[str, Config]]:
             raise InputError(f'train_cfg.{key}: {err}') from err
         if options:
             stage_cfg.merge_from_dict(copy.deepcopy(options))
+        start = MGP_STEP_CHECKPOINT if cfg.train_cfg.get('mgp') else init
+        if key != 'mgp' and start is not None:
+            set_backbone_init(stage_cfg.model, start)
         yield key, stage_cfg
 
 

@@ -123,13 +123,17 @@ def test_another_architecture(tmp_path):
 
 
 def test_init_backbone_on_a_pipeline_config(tmp_path):
+    """On a pipeline --init-backbone sets train_cfg.init_backbone, checked
+    before anything trains."""
     config = 'configs/osdtw/digits_lt/pipeline.py'
+    absent = str(tmp_path / 'mgp.pth')
     proc = run_tool(
         'tools/train.py',
         config,
         '--work-dir',
         tmp_path,
         '--init-backbone',
-        tmp_path / 'mgp.pth',
+        absent,
         check=False)
-    assert_one_line_error(proc, config, 'is a pipeline')
+    assert_one_line_error(proc, 'train_cfg.init_backbone', absent,
+                          'does not exist')

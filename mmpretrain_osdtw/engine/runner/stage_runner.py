@@ -20,6 +20,9 @@ step; the report is written by
 ======================  ====================================================
 step                    artifacts (under ``work_dir/<step>/``)
 ======================  ====================================================
+``mgp``                 only with ``mgp`` set: epoch checkpoints of the MGP
+                        (MAE) config; the last one starts the backbones of
+                        every stage config that trains from its init
 ``stage1_pair``         only with ``stage1_pair`` set: epoch checkpoints of
                         a ``TaskPairClassifier`` (both tasks, one data pass)
 ``stage1_head``         epoch checkpoints, ``fisher_head.pth`` (FisherHook);
@@ -36,6 +39,9 @@ step                    artifacts (under ``work_dir/<step>/``)
 ======================  ====================================================
 """
 import copy
+import hashlib
+import json
+import os
 import os.path as osp
 from typing import Dict, Optional
 
@@ -59,13 +65,20 @@ from mmpretrain_osdtw.osdtw.assemble import (assemble_from_config,
                                              save_model_checkpoint)
 from mmpretrain_osdtw.osdtw.choice import (STAGE2_MODES, TaskPairChoice,
                                            check_override)
-from mmpretrain_osdtw.utils import check_int
+from mmpretrain_osdtw.models.utils import (check_init_checkpoints,
+                                           check_mgp_geometry,
+                                           set_backbone_init)
+from mmpretrain_osdtw.utils import InputError, check_int
 from .step_ledger import StepLedger
 
-PIPELINE_STEPS = ('stage1_pair', 'stage1_head', 'stage1_tail',
+PIPELINE_STEPS = ('mgp', 'stage1_pair', 'stage1_head', 'stage1_tail',
                   'fisher_cross', 'search', 'stage2', 'assemble', 'refine',
                   'test')
 FISHER_KEYS = ('chunk_size', 'dataloader', 'max_samples')
+#: Stage configs that train from their initialisation (the MGP checkpoint,
+#: when there is one): a new init checkpoint retrains them from scratch.
+#: Assembly, refinement and the test load every weight from earlier steps.
+INIT_FROM_MGP = ('stage1_pair', 'stage1_head', 'stage1_tail', 'stage2')
 
 
 @LOOPS.register_module()
@@ -111,7 +124,17 @@ class StageRunner(BaseLoop):
         head_weight (float, optional): Use this w_A instead of the
             search's.
         stage_cfg_options (dict, optional): Config overrides applied to
-            every stage config (e.g. ``{'train_cfg.max_epochs': 2}``).
+            every stage config (e.g. ``{'train_cfg.max_epochs': 2}``), not
+            to ``mgp``.
+        mgp (str, optional): An MGP (MMPretrain ``MAE``) config, run as the
+            first step (resumable like the others); its last checkpoint
+            starts every backbone of the stage configs in
+            :data:`INIT_FROM_MGP` (``set_backbone_init``). None (the
+            default): no MGP step.
+        mgp_cfg_options (dict, optional): Config overrides of the ``mgp``
+            config (e.g. ``{'train_cfg.max_epochs': 2}``).
+        init_backbone (str, optional): An existing MGP checkpoint to start
+            those backbones from instead (no MGP step). Not with ``mgp``.
     """
 
     def __init__(self,
@@ -128,7 +151,10 @@ class StageRunner(BaseLoop):
                  fisher: Optional[dict] = None,
                  shared_depth: Optional[int] = None,
                  head_weight: Optional[float] = None,
-                 stage_cfg_options: Optional[dict] = None) -> None:
+                 stage_cfg_options: Optional[dict] = None,
+                 mgp: Optional[str] = None,
+                 mgp_cfg_options: Optional[dict] = None,
+                 init_backbone: Optional[str] = None) -> None:
         self._runner = runner
         self.dataloader = dataloader
         if stage2_mode not in STAGE2_MODES:
@@ -143,7 +169,8 @@ class StageRunner(BaseLoop):
                 stage2=stage2,
                 assemble=assemble,
                 refine=refine,
-                stage1_pair=stage1_pair).items() if path is not None
+                stage1_pair=stage1_pair,
+                mgp=mgp).items() if path is not None
         }
         for name, path in self.configs.items():
             if not osp.isfile(path):
@@ -163,6 +190,19 @@ class StageRunner(BaseLoop):
         self.shared_depth = shared_depth
         self.head_weight = head_weight
         self.stage_cfg_options = dict(stage_cfg_options or {})
+        self.mgp_cfg_options = dict(mgp_cfg_options or {})
+        if mgp is not None and init_backbone is not None:
+            raise InputError(
+                'train_cfg.mgp and train_cfg.init_backbone both set: give '
+                'the MGP config (trained as the first step) or an MGP '
+                'checkpoint, not both')
+        if init_backbone is not None and not osp.isfile(init_backbone):
+            raise InputError(f'train_cfg.init_backbone: checkpoint '
+                             f'{init_backbone!r} does not exist')
+        #: The checkpoint the backbones start from (the MGP step's, once it
+        #: ran); None: every stage config's own initialisation.
+        self.backbone_init = (
+            osp.abspath(init_backbone) if init_backbone else None)
         self.root = osp.abspath(runner.work_dir)
         self.ledger = StepLedger(self.root, PIPELINE_STEPS, self.log)
 
@@ -202,10 +242,13 @@ class StageRunner(BaseLoop):
                      name: str,
                      step: str,
                      overrides: Optional[dict] = None) -> Config:
-        """Load a stage config, pointed at ``work_dir/<step>``."""
-        cfg = load_config(self.configs[name])
-        if self.stage_cfg_options:
-            cfg.merge_from_dict(copy.deepcopy(self.stage_cfg_options))
+        """Load a stage config, pointed at ``work_dir/<step>``; every
+        backbone starts from :attr:`backbone_init` when it is set (it
+        replaces the config's own init checkpoint, also in the models that
+        then load all their weights from earlier steps)."""
+        cfg = self.load_stage_config(name)
+        if self.backbone_init is not None and name != 'mgp':
+            set_backbone_init(cfg.model, self.backbone_init)
         if overrides:
             cfg.merge_from_dict(overrides)
         if name.startswith('stage1_') and 'max_samples' in self.fisher_cfg:
@@ -222,6 +265,16 @@ class StageRunner(BaseLoop):
         prepare_distributed(cfg, self._runner.launcher)
         return cfg
 
+    def load_stage_config(self, name: str) -> Config:
+        """A stage config with its options (``mgp_cfg_options`` for the
+        MGP config, ``stage_cfg_options`` for the others), nothing else."""
+        cfg = load_config(self.configs[name])
+        options = (
+            self.mgp_cfg_options if name == 'mgp' else self.stage_cfg_options)
+        if options:
+            cfg.merge_from_dict(copy.deepcopy(options))
+        return cfg
+
     def train_stage(self,
                     name: str,
                     step: str,
@@ -229,6 +282,7 @@ class StageRunner(BaseLoop):
         """Train one stage config (resuming if it was interrupted) and
         return its final checkpoint."""
         cfg = self.stage_config(name, step, overrides)
+        self.discard_stale_run(step, self.fresh_start_key(name))
         if find_latest_checkpoint(cfg.work_dir) is not None:
             cfg.resume = True
             cfg.load_from = None
@@ -253,6 +307,11 @@ class StageRunner(BaseLoop):
     # ------------------------------------------------------------------
     # the steps
     def run(self):
+        if 'mgp' in self.configs:
+            self.check_backbone_handover(mgp_pending=True)
+            self.backbone_init = self.step_mgp()['artifacts']['checkpoint']
+        if self.backbone_init is not None:
+            self.check_backbone_handover()
         pair = None
         if 'stage1_pair' in self.configs:
             pair = self.step_stage1_pair()['artifacts']['checkpoint']
@@ -269,6 +328,99 @@ class StageRunner(BaseLoop):
         model = self._runner.model
         return model.module if is_model_wrapper(model) else model
 
+    # ------------------------------------------------------------------
+    # MGP and the backbone hand-over
+    def step_mgp(self) -> dict:
+        """Train the MGP config (resuming if it was interrupted). Its key is
+        the config's content with ``mgp_cfg_options``: an edited MGP config
+        trains again, from scratch, and so does every later step."""
+        step = 'mgp'
+
+        def work():
+            return dict(
+                artifacts=dict(checkpoint=self.train_stage(step, step)))
+
+        return self.run_step(step, self.mgp_key(), work)
+
+    def mgp_key(self) -> dict:
+        """The MGP step's settings: its config path and a hash of its
+        content (``mgp_cfg_options`` applied)."""
+        cfg = self.load_stage_config('mgp')
+        text = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
+        return dict(
+            config=self.configs['mgp'],
+            content=hashlib.sha1(text.encode()).hexdigest())
+
+    def fresh_start_key(self, name: str) -> Optional[dict]:
+        """What a stage's earlier training must share to be resumed: the
+        MGP config's content, or the backbone init of a stage that trains
+        from it; None: always resumed (e.g. changed Fisher settings keep
+        the stage-1 training)."""
+        if name == 'mgp':
+            return self.mgp_key()
+        if name in INIT_FROM_MGP:
+            return dict(
+                backbone_init=self.init_key.get('backbone_init'))
+        return None
+
+    def discard_stale_run(self, step: str, fresh_key: Optional[dict]) -> None:
+        """Before a finished step trains again: if ``fresh_key`` differs
+        from its ``done.json`` key, forget that file and the work dir's
+        ``last_checkpoint`` record, so that the training starts over
+        instead of resuming the old, finished run (a run killed after this
+        point resumes its own checkpoints)."""
+        done = self.ledger.read(step)
+        if fresh_key is None or done is None:
+            return
+        fresh = self.ledger.relative(fresh_key)
+        if all(done['key'].get(k) == v for k, v in fresh.items()):
+            return
+        self.log(f'{step}: its start changed, training from scratch')
+        if is_main_process():
+            for name in ('done.json', 'last_checkpoint'):
+                path = osp.join(self.step_dir(step), name)
+                if osp.isfile(path):
+                    os.remove(path)
+        barrier()
+
+    def check_backbone_handover(self, mgp_pending: bool = False) -> None:
+        """Before anything trains: the MGP config's geometry, and every
+        stage config of :data:`INIT_FROM_MGP` has backbones to start from
+        the checkpoint, which exists (once the MGP step ran).
+
+        Args:
+            mgp_pending (bool): The MGP step has not run yet: check its
+                config and the stages' backbones, not the checkpoint.
+        """
+        if mgp_pending:
+            check_mgp_geometry(self.load_stage_config('mgp'))
+        for name in INIT_FROM_MGP:
+            if name not in self.configs:
+                continue
+            cfg = self.load_stage_config(name)
+            try:
+                set_backbone_init(cfg.model, self.backbone_init or 'mgp.pth')
+            except KeyError as err:
+                raise InputError(f'{self.configs[name]}: {err.args[0]}; it '
+                                 'cannot start from the MGP checkpoint')
+            check_mgp_geometry(cfg)
+            if not mgp_pending:
+                check_init_checkpoints(cfg)
+
+    @property
+    def init_key(self) -> dict:
+        """The backbone init checkpoint in the keys of the steps that
+        train from it: its path, size and modification time (a new MGP
+        checkpoint runs them again); empty without one."""
+        if self.backbone_init is None:
+            return {}
+        stat = os.stat(self.backbone_init)
+        return dict(
+            backbone_init=dict(
+                checkpoint=self.backbone_init,
+                size=stat.st_size,
+                mtime=stat.st_mtime))
+
     def step_stage1_pair(self) -> dict:
         step = 'stage1_pair'
 
@@ -276,7 +428,9 @@ class StageRunner(BaseLoop):
             return dict(
                 artifacts=dict(checkpoint=self.train_stage(step, step)))
 
-        return self.run_step(step, dict(config=self.configs[step]), work)
+        return self.run_step(step,
+                             dict(config=self.configs[step], **self.init_key),
+                             work)
 
     def step_stage1_from_pair(self, task: str, pair_ckpt: str) -> dict:
         """The task model of the pair's checkpoint, and its statistics."""
@@ -314,7 +468,7 @@ class StageRunner(BaseLoop):
     def stage1_key(self, step: str, **extra) -> dict:
         """A stage-1 task step's settings: its config, ``extra`` and the
         Fisher subset size when one is set."""
-        key = dict(config=self.configs[step], **extra)
+        key = dict(config=self.configs[step], **extra, **self.init_key)
         if 'max_samples' in self.fisher_cfg:
             key['fisher_max_samples'] = self.fisher_cfg['max_samples']
         return key
@@ -371,7 +525,8 @@ class StageRunner(BaseLoop):
         key = dict(
             mode=self.stage2_mode,
             shared_depth=train_depth,
-            head_weight=choice.head_weight)
+            head_weight=choice.head_weight,
+            **self.init_key)
 
         def work():
             if choice.shared_depth == 0:
