@@ -101,8 +101,8 @@ class FastRandomFlip(RandomFlip):
         """``np.random.choice(outcomes, p=probs)`` without its per-call
         checks: one ``random_sample``, ``searchsorted(side='right')``."""
         outcomes, cdf = self._choice_table
-        return outcomes[cdf.searchsorted(np.random.random_sample(),
-                                         side='right')]
+        return outcomes[cdf.searchsorted(
+            np.random.random_sample(), side='right')]
 
 
 @TRANSFORMS.register_module()

@@ -31,8 +31,9 @@ RECIPE = [
 
 def fast(cfgs: list) -> list:
     return [
-        dict(cfg, type='Fast' + cfg['type'])
-        if cfg['type'] != 'PackInputs' else cfg for cfg in cfgs
+        dict(cfg, type='Fast' +
+             cfg['type']) if cfg['type'] != 'PackInputs' else cfg
+        for cfg in cfgs
     ]
 
 
@@ -48,24 +49,37 @@ def test_recipe_pipeline_matches():
     assert_same(RECIPE, random_images(240, seed=11), seeds=(0, 1, 2, 3))
 
 
-@pytest.mark.parametrize('cfg', [
-    dict(type='RandomCrop', crop_size=32, padding=4),
-    dict(type='RandomCrop', crop_size=24),
-    dict(type='RandomCrop', crop_size=(20, 28), padding=(2, 3)),
-    dict(type='RandomCrop', crop_size=40, pad_if_needed=True, pad_val=7,
-         padding_mode='reflect'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='RandomFlip', prob=0.3),
-    dict(type='RandomFlip', prob=1.),
-    dict(type='RandomFlip', prob=[0.3, 0.2],
-         direction=['horizontal', 'vertical']),
-    dict(type='RandomFlip', prob=0.6,
-         direction=['horizontal', 'vertical', 'diagonal']),
-    dict(type='RandomErasing', erase_prob=0.5),
-    dict(type='RandomErasing', erase_prob=0.9, mode='rand'),
-    dict(type='RandomErasing', erase_prob=0.9, mode='rand',
-         fill_std=[50., 60., 70.]),
-], ids=lambda cfg: '-'.join(f'{v}' for v in cfg.values()))
+@pytest.mark.parametrize(
+    'cfg', [
+        dict(type='RandomCrop', crop_size=32, padding=4),
+        dict(type='RandomCrop', crop_size=24),
+        dict(type='RandomCrop', crop_size=(20, 28), padding=(2, 3)),
+        dict(
+            type='RandomCrop',
+            crop_size=40,
+            pad_if_needed=True,
+            pad_val=7,
+            padding_mode='reflect'),
+        dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+        dict(type='RandomFlip', prob=0.3),
+        dict(type='RandomFlip', prob=1.),
+        dict(
+            type='RandomFlip',
+            prob=[0.3, 0.2],
+            direction=['horizontal', 'vertical']),
+        dict(
+            type='RandomFlip',
+            prob=0.6,
+            direction=['horizontal', 'vertical', 'diagonal']),
+        dict(type='RandomErasing', erase_prob=0.5),
+        dict(type='RandomErasing', erase_prob=0.9, mode='rand'),
+        dict(
+            type='RandomErasing',
+            erase_prob=0.9,
+            mode='rand',
+            fill_std=[50., 60., 70.]),
+    ],
+    ids=lambda cfg: '-'.join(f'{v}' for v in cfg.values()))
 def test_single_transform_matches(cfg):
     assert_same([cfg], random_images(60, seed=5))
 

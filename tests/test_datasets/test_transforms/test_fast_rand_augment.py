@@ -39,15 +39,16 @@ def test_histogram_bins_are_the_pixel_values():
     assert np.array_equal(counts, np.ones(256, dtype=counts.dtype))
 
 
-@pytest.mark.parametrize('func,ref', [(auto_contrast_uint8,
-                                       mmcv.auto_contrast),
-                                      (equalize_uint8, mmcv.imequalize)])
+@pytest.mark.parametrize('func,ref',
+                         [(auto_contrast_uint8, mmcv.auto_contrast),
+                          (equalize_uint8, mmcv.imequalize)])
 def test_histogram_ops_match_mmcv(func, ref):
-    images = random_images(60, seed=3) + [
-        np.zeros((4, 5, 3), np.uint8),
-        np.full((7, 3, 3), 255, np.uint8),
-        np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, 2),
-    ]
+    images = random_images(
+        60, seed=3) + [
+            np.zeros((4, 5, 3), np.uint8),
+            np.full((7, 3, 3), 255, np.uint8),
+            np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, 2),
+        ]
     for img in images:
         expected = ref(img)
         got = func(img)
@@ -55,16 +56,16 @@ def test_histogram_ops_match_mmcv(func, ref):
         assert np.array_equal(got, expected)
 
 
-@pytest.mark.parametrize('index', range(len(POLICIES)),
-                         ids=[p['type'] + str(i)
-                              for i, p in enumerate(POLICIES)])
+@pytest.mark.parametrize(
+    'index',
+    range(len(POLICIES)),
+    ids=[p['type'] + str(i) for i, p in enumerate(POLICIES)])
 @pytest.mark.parametrize('std', [0.5, 0., 'inf'])
 def test_every_timm_increasing_op(index, std):
     policy = [POLICIES[index]]
     images = random_images(48, seed=index)
     for seed in (0, 1, 2):
-        common = dict(
-            policies=policy, num_policies=2, magnitude_std=std)
+        common = dict(policies=policy, num_policies=2, magnitude_std=std)
         ref, ref_state = run(
             build([randaug('RandAugment', **common)]), images, seed)
         fast, fast_state = run(
@@ -81,8 +82,8 @@ def test_every_timm_increasing_op(index, std):
 def test_whole_policy_set_matches(kwargs):
     images = random_images(90, seed=7)
     for seed in (0, 5):
-        ref, ref_state = run(build([randaug('RandAugment', **kwargs)]),
-                             images, seed)
+        ref, ref_state = run(
+            build([randaug('RandAugment', **kwargs)]), images, seed)
         fast, fast_state = run(
             build([randaug('FastRandAugment', **kwargs)]), images, seed)
         assert_same_results(ref, fast)
@@ -101,8 +102,8 @@ def test_other_images_use_mmcv(op):
 def test_cached_randomness_as_mmpretrain():
     # cache_random_params (e.g. share_random_params) repeats the draws
     img = random_images(1, seed=1)[0]
-    ref, fast = build([randaug('RandAugment')]), build(
-        [randaug('FastRandAugment')])
+    ref, fast = build([randaug('RandAugment')
+                       ]), build([randaug('FastRandAugment')])
     for pipeline in (ref, fast):
         np.random.seed(4)
         with cache_random_params(pipeline[0]):
@@ -113,8 +114,9 @@ def test_cached_randomness_as_mmpretrain():
     assert np.array_equal(ref[-1], fast[-1])
     # outside the context the draws are fresh again
     images = random_images(12, seed=2)
-    assert_same_results(run(ref[:1], images, 3)[0],
-                        run(fast[:1], images, 3)[0])
+    assert_same_results(
+        run(ref[:1], images, 3)[0],
+        run(fast[:1], images, 3)[0])
 
 
 def test_pickles_for_worker_processes():
