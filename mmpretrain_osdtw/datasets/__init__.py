@@ -1,5 +1,8 @@
 """Datasets: class counts, long-tailed subsets, the head/tail split, images
-decoded once into memory and the built-in scikit-learn digits dataset."""
+decoded once into memory, the built-in scikit-learn digits dataset and exact,
+faster versions of MMPretrain's per-sample training transforms
+(``transforms``)."""
+from . import transforms  # noqa: F401  (registers the Fast* TRANSFORMS)
 from .class_counts import (check_class_counts, describe_dataset,
                            get_class_counts, get_labels, get_num_classes,
                            load_class_counts)

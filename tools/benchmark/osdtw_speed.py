@@ -42,7 +42,11 @@ Subcommands (``all`` runs every one in turn)::
    one epoch each, the four loaders taking turns batch by batch, one model
    (ViT 96 dims, 6 blocks, 3 heads, patch 8 at 32 px) training on all of
    them; share = time in the loader / (time in the loader + time in the
-   training step). Then the per-image cost of each pipeline stage.
+   training step). The recipe's pipeline also runs with the plug-in's
+   exact, faster transforms (``FastRandomCrop``, ``FastRandomFlip``,
+   ``FastRandAugment``, ``FastRandomErasing``: same draws, same output) as
+   a fifth loader, and with ``--data-workers N`` once more in N DataLoader
+   workers. Then the per-image cost of each pipeline stage.
 
 Timings are medians of interleaved repeats after a warm-up, on CPU, with
 ``torch.set_num_threads(--threads)`` (1 by default). ``--quick`` shrinks
@@ -658,6 +662,16 @@ RECIPE_PIPELINE = [
     dict(type='PackInputs'),
 ]
 PLAIN_PIPELINE = RECIPE_PIPELINE[:2] + [dict(type='PackInputs')]
+#: The same pipeline with the plug-in's exact, faster transforms
+#: (``mmpretrain_osdtw/datasets/transforms``: same draws, same output).
+FAST_TYPES = dict(
+    RandomCrop='FastRandomCrop',
+    RandomFlip='FastRandomFlip',
+    RandAugment='FastRandAugment',
+    RandomErasing='FastRandomErasing')
+FAST_RECIPE_PIPELINE = [
+    dict(t, type=FAST_TYPES.get(t['type'], t['type'])) for t in RECIPE_PIPELINE
+]
 RECIPE_BATCH_AUGMENTS = dict(
     augments=[dict(type='Mixup', alpha=0.8),
               dict(type='CutMix', alpha=1.0)])
@@ -865,21 +879,30 @@ def bench_data(args) -> dict:
         return dict(skipped=msg)
     init_default_scope('mmpretrain')
     pipelines = dict(plain=PLAIN_PIPELINE, recipe=RECIPE_PIPELINE)
+    # (data path, pipeline name, pipeline, DataLoader workers)
+    variants = [(memory, pipe_name, pipeline, 0) for memory in (False, True)
+                for pipe_name, pipeline in pipelines.items()]
+    variants.append((True, 'recipe, fast transforms', FAST_RECIPE_PIPELINE,
+                     0))
+    if args.data_workers:
+        variants.append(
+            (True, f'recipe, fast transforms, num_workers='
+             f'{args.data_workers}', FAST_RECIPE_PIPELINE, args.data_workers))
     loaders, datasets, build_s = {}, {}, {}
-    for memory in (False, True):
-        for pipe_name, pipeline in pipelines.items():
-            name = f'{"in-memory" if memory else "JPEG"}, {pipe_name}'
-            start = time.perf_counter()
-            datasets[name] = DATASETS.build(
-                cifar_lt_dataset_cfg(root, pipeline, memory))
-            build_s[name] = time.perf_counter() - start
-            loaders[name] = Runner.build_dataloader(
-                dict(
-                    batch_size=128,
-                    num_workers=0,
-                    dataset=datasets[name],
-                    sampler=dict(type='DefaultSampler', shuffle=True)),
-                seed=0)
+    for memory, pipe_name, pipeline, workers in variants:
+        name = f'{"in-memory" if memory else "JPEG"}, {pipe_name}'
+        start = time.perf_counter()
+        datasets[name] = DATASETS.build(
+            cifar_lt_dataset_cfg(root, pipeline, memory))
+        build_s[name] = time.perf_counter() - start
+        loaders[name] = Runner.build_dataloader(
+            dict(
+                batch_size=128,
+                num_workers=workers,
+                persistent_workers=workers > 0,
+                dataset=datasets[name],
+                sampler=dict(type='DefaultSampler', shuffle=True)),
+            seed=0)
     model = finetune_model()
     preprocessors = {}
     for name in loaders:
@@ -907,12 +930,21 @@ def bench_data(args) -> dict:
     num = 500 if args.quick else 3000
     costs = {}
     for name, dataset in datasets.items():
+        if 'num_workers' in name:
+            continue  # same dataset as the row without workers
         costs[name] = stage_costs(dataset, num)
         print(f'  per-image stages, {name} (ms, {min(num, len(dataset))} '
               'images): ' + ', '.join(f'{k} {v:.4f}'
                                       for k, v in costs[name].items()))
+    fast, ref = 'in-memory, recipe, fast transforms', 'in-memory, recipe'
+    speedup = dict(
+        loader=rows[ref]['data_ms_per_img'] / rows[fast]['data_ms_per_img'],
+        pipeline=costs[ref]['total'] / costs[fast]['total'])
+    print(f'  fast transforms vs MMPretrain\'s (in memory, recipe): loader '
+          f'{speedup["loader"]:.2f}x, per-image stages '
+          f'{speedup["pipeline"]:.2f}x faster')
     return dict(epochs=rows, stage_ms=costs, params=nparams,
-                quick=args.quick)
+                fast_speedup=speedup, quick=args.quick)
 
 
 BENCHES = dict(
@@ -940,6 +972,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         default='data/cifar10',
         help='CIFAR-10 JPEG folders ({train,test}/<class>/*.jpg) of item 6, '
         'relative to the repository (default data/cifar10)')
+    parser.add_argument(
+        '--data-workers',
+        type=int,
+        default=0,
+        help='item 6: also time the fast recipe pipeline with this many '
+        'DataLoader workers (default 0: not run; the loader time is then '
+        'the wait for the next batch)')
     parser.add_argument('--json', help='also write the results to this file')
     return parser.parse_args(argv)
 
