@@ -36,7 +36,9 @@ step                    artifacts (under ``work_dir/<step>/``)
 ======================  ====================================================
 """
 import copy
+import glob
 import os.path as osp
+import re
 from typing import Dict, Optional
 
 from mmengine.config import Config
@@ -59,13 +61,19 @@ from mmpretrain_osdtw.osdtw.assemble import (assemble_from_config,
                                              save_model_checkpoint)
 from mmpretrain_osdtw.osdtw.choice import (STAGE2_MODES, TaskPairChoice,
                                            check_override)
-from mmpretrain_osdtw.utils import check_int
+from mmpretrain_osdtw.utils import check_int, unreadable_checkpoint
 from .step_ledger import StepLedger
 
 PIPELINE_STEPS = ('stage1_pair', 'stage1_head', 'stage1_tail',
                   'fisher_cross', 'search', 'stage2', 'assemble', 'refine',
                   'test')
 FISHER_KEYS = ('chunk_size', 'dataloader', 'max_samples')
+
+
+def checkpoint_number(path: str) -> int:
+    """The ``N`` of ``epoch_N.pth`` / ``iter_N.pth`` (-1 for other names)."""
+    match = re.search(r'_(\d+)\.pth$', osp.basename(path))
+    return int(match.group(1)) if match else -1
 
 
 @LOOPS.register_module()
@@ -229,15 +237,40 @@ class StageRunner(BaseLoop):
         """Train one stage config (resuming if it was interrupted) and
         return its final checkpoint."""
         cfg = self.stage_config(name, step, overrides)
-        if find_latest_checkpoint(cfg.work_dir) is not None:
+        resume_from = self.resumable_checkpoint(step, cfg.work_dir)
+        if resume_from is not None:
             cfg.resume = True
-            cfg.load_from = None
+            cfg.load_from = resume_from
         Runner.from_cfg(cfg).train()
         ckpt = find_latest_checkpoint(cfg.work_dir)
         if ckpt is None:
             raise RuntimeError(f'{step}: training wrote no checkpoint in '
                                f'{cfg.work_dir} (is CheckpointHook on?)')
         return ckpt
+
+    def resumable_checkpoint(self, step: str, work_dir: str) -> Optional[str]:
+        """The newest whole epoch/iteration checkpoint of ``work_dir``.
+
+        mmengine writes its checkpoints in place, so a killed save leaves a
+        truncated file: each unreadable one is logged (named, with the
+        reason) and the next older one is tried; None starts afresh.
+        """
+        latest = find_latest_checkpoint(work_dir)
+        candidates = sorted(
+            glob.glob(osp.join(work_dir, 'epoch_*.pth')) +
+            glob.glob(osp.join(work_dir, 'iter_*.pth')),
+            key=checkpoint_number,
+            reverse=True)
+        if (latest is not None and osp.isfile(latest)
+                and osp.abspath(latest) not in candidates):
+            candidates.insert(0, osp.abspath(latest))
+        for ckpt in candidates:
+            reason = unreadable_checkpoint(ckpt)
+            if reason is None:
+                return ckpt
+            self.log(f'{step}: checkpoint {ckpt} is {reason}; not resuming '
+                     'from it')
+        return None
 
     def test_model(self,
                    name: str,

@@ -39,8 +39,8 @@ def test_done_json_holds_relative_paths_and_info(tmp_path):
     assert raw['step'] == 'first' and raw['note'] == 'first'
     assert raw['key'] == {'k': 'first'}
     assert set(ledger.timings()) == set(STEPS)
-    assert ledger.artifact('second', 'out') == str(tmp_path / 'second' /
-                                                   'out.txt')
+    assert ledger.artifact('second',
+                           'out') == str(tmp_path / 'second' / 'out.txt')
 
 
 def test_finished_steps_are_skipped_also_in_a_moved_copy(tmp_path):
@@ -56,8 +56,7 @@ def test_finished_steps_are_skipped_also_in_a_moved_copy(tmp_path):
                                               'out.txt')
 
 
-def test_a_changed_key_or_missing_artifact_reruns_it_and_later_steps(
-        tmp_path):
+def test_a_changed_key_or_missing_artifact_reruns_it_and_later_steps(tmp_path):
     calls = []
     run_all(StepLedger(str(tmp_path), STEPS), calls)
     calls.clear()
@@ -88,3 +87,66 @@ def test_old_absolute_paths_are_read(tmp_path):
     assert ledger.read('second') is None
     with pytest.raises(FileNotFoundError, match='has not finished'):
         ledger.artifact('second', 'out')
+
+
+def logging_ledger(root, lines):
+    return StepLedger(str(root), STEPS, lines.append)
+
+
+def test_done_json_records_size_and_sha256(tmp_path):
+    import hashlib
+    run_all(StepLedger(str(tmp_path), STEPS), [])
+    raw = json.loads((tmp_path / 'first' / DONE_FILE).read_text())
+    assert raw['files']['out'] == dict(
+        size=5, sha256=hashlib.sha256(b'first').hexdigest())
+
+
+@pytest.mark.parametrize('damage, reason', [
+    (lambda p: p.write_text('sec'), 'is truncated (3 bytes, 6 recorded)'),
+    (lambda p: p.write_text('SECOND'), 'is changed (its SHA-256 differs'),
+    (lambda p: p.unlink(), 'is missing'),
+])
+def test_a_damaged_artifact_reruns_its_step_and_later_ones(
+        tmp_path, damage, reason):
+    run_all(StepLedger(str(tmp_path), STEPS), [])
+    damage(tmp_path / 'second' / 'out.txt')
+    calls, lines = [], []
+    run_all(logging_ledger(tmp_path, lines), calls)
+    assert calls == ['second', 'third']
+    named = [line for line in lines if 'runs again' in line]
+    assert len(named) == 1
+    assert f'artifact {tmp_path / "second" / "out.txt"} {reason}' in named[0]
+    assert (tmp_path / 'second' / 'out.txt').read_text() == 'second'
+
+
+@pytest.mark.parametrize('content', ['{"step": "sec', '[1, 2]', '\xff\xfe'])
+def test_an_unreadable_done_json_means_not_done(tmp_path, content):
+    run_all(StepLedger(str(tmp_path), STEPS), [])
+    (tmp_path / 'second' / DONE_FILE).write_bytes(content.encode('latin-1'))
+    calls, lines = [], []
+    ledger = logging_ledger(tmp_path, lines)
+    assert ledger.read('second') is None
+    run_all(ledger, calls)
+    assert calls == ['second', 'third']
+    assert sum(f'{tmp_path / "second" / DONE_FILE} is unreadable' in line
+               for line in lines) == 1
+    assert ledger.read('second')['step'] == 'second'
+
+
+def test_a_step_failing_before_writing_a_file_leaves_no_folder(tmp_path):
+    ledger = StepLedger(str(tmp_path), STEPS)
+
+    def fail():
+        raise RuntimeError('no')
+
+    with pytest.raises(RuntimeError):
+        ledger.run_step('first', {}, fail)
+    assert not (tmp_path / 'first').exists()
+
+    def write_then_fail():
+        (tmp_path / 'first' / 'epoch_1.pth').write_text('x')
+        raise RuntimeError('no')
+
+    with pytest.raises(RuntimeError):
+        ledger.run_step('first', {}, write_then_fail)
+    assert (tmp_path / 'first' / 'epoch_1.pth').is_file()  # resumable
