@@ -37,6 +37,7 @@ step                    artifacts (under ``work_dir/<step>/``)
 """
 import copy
 import glob
+import os
 import os.path as osp
 import re
 from typing import Dict, Optional
@@ -196,10 +197,10 @@ class StageRunner(BaseLoop):
     def step_dir(self, step: str) -> str:
         return self.ledger.step_dir(step)
 
-    def run_step(self, step: str, key: dict, work) -> dict:
+    def run_step(self, step: str, key: dict, work, **kwargs) -> dict:
         """Run ``work`` unless ``step`` is already done with ``key`` (see
         :meth:`StepLedger.run_step`)."""
-        return self.ledger.run_step(step, key, work)
+        return self.ledger.run_step(step, key, work, **kwargs)
 
     def log(self, message: str) -> None:
         self._runner.logger.info(f'[OSDTW] {message}')
@@ -255,6 +256,9 @@ class StageRunner(BaseLoop):
         truncated file: each unreadable one is logged (named, with the
         reason) and the next older one is tried; None starts afresh.
         """
+        if not self.ledger.may_resume(step):
+            self.discard_checkpoints(step, work_dir)
+            return None
         latest = find_latest_checkpoint(work_dir)
         candidates = sorted(
             glob.glob(osp.join(work_dir, 'epoch_*.pth')) +
@@ -271,6 +275,20 @@ class StageRunner(BaseLoop):
             self.log(f'{step}: checkpoint {ckpt} is {reason}; not resuming '
                      'from it')
         return None
+
+    def discard_checkpoints(self, step: str, work_dir: str) -> None:
+        """Remove the epoch checkpoints of a run with other inputs (another
+        key, or an earlier step's files changed): training starts afresh."""
+        old = (glob.glob(osp.join(work_dir, 'epoch_*.pth')) +
+               glob.glob(osp.join(work_dir, 'iter_*.pth')))
+        if old:
+            self.log(f'{step}: the checkpoints in {work_dir} come from other '
+                     'inputs; removed, training starts afresh')
+        if is_main_process():
+            for path in old + [osp.join(work_dir, 'last_checkpoint')]:
+                if osp.isfile(path):
+                    os.remove(path)
+        barrier()
 
     def test_model(self,
                    name: str,
@@ -342,7 +360,11 @@ class StageRunner(BaseLoop):
                     f'{self.configs[step]} needs FisherHook in custom_hooks')
             return dict(artifacts=dict(checkpoint=ckpt, fisher=fisher))
 
-        return self.run_step(step, self.stage1_key(step), work)
+        return self.run_step(
+            step,
+            self.stage1_key(step),
+            work,
+            resume_key=dict(config=self.configs[step]))
 
     def stage1_key(self, step: str, **extra) -> dict:
         """A stage-1 task step's settings: its config, ``extra`` and the

@@ -43,6 +43,8 @@ from mmpretrain_osdtw.utils import (atomic_json_dump, check_digest,
                                     file_digest)
 
 DONE_FILE = 'done.json'
+#: Written when a step starts: the inputs its partial outputs come from.
+STARTED_FILE = 'started.json'
 
 
 class StepLedger:
@@ -65,6 +67,7 @@ class StepLedger:
         self._log = log
         self._rerun_from: Optional[int] = None
         self._reported = set()  # unreadable done.json files already logged
+        self._may_resume: Dict[str, bool] = {}
 
     # ------------------------------------------------------------ paths
     def step_dir(self, step: str) -> str:
@@ -199,7 +202,28 @@ class StepLedger:
         barrier()
         return dict(done, artifacts=artifacts)
 
-    def run_step(self, step: str, key: dict, work: Callable[[], dict]) -> dict:
+    def inputs(self, step: str, resume_key: dict) -> dict:
+        """What a step's partial outputs (epoch checkpoints) depend on:
+        ``resume_key`` and the recorded files of every earlier step."""
+        earlier = self.steps[:self.steps.index(step)]
+        files = {}
+        for name in earlier:
+            done = self.read(name)
+            if done is not None:
+                files[name] = done.get('files')
+        return dict(key=self.relative(resume_key), upstream=files)
+
+    def may_resume(self, step: str) -> bool:
+        """Whether the partial outputs in a running step's folder were made
+        from the inputs it runs with now (True for folders of older runs
+        without ``started.json``)."""
+        return self._may_resume.get(step, True)
+
+    def run_step(self,
+                 step: str,
+                 key: dict,
+                 work: Callable[[], dict],
+                 resume_key: Optional[dict] = None) -> dict:
         """Run ``work`` unless ``step`` is already done with ``key``.
 
         Args:
@@ -209,6 +233,9 @@ class StepLedger:
                 :meth:`step_dir` (created before), and returns
                 ``dict(artifacts={name: path}, **info)``; ``info`` goes into
                 ``done.json`` too.
+            resume_key (dict, optional): The part of ``key`` the step's
+                partial outputs depend on (default: ``key``); with the
+                earlier steps' files it decides :meth:`may_resume`.
 
         Returns:
             dict: The step's ``done.json`` content (``artifacts`` as
@@ -223,6 +250,16 @@ class StepLedger:
         folder = self.step_dir(step)
         created = not osp.isdir(folder)
         os.makedirs(folder, exist_ok=True)
+        inputs = self.inputs(step, key if resume_key is None else resume_key)
+        started = osp.join(folder, STARTED_FILE)
+        if osp.isfile(started):
+            try:
+                with open(started, encoding='utf-8') as f:
+                    self._may_resume[step] = json.load(f) == inputs
+            except ValueError:
+                self._may_resume[step] = False
+        if is_main_process():
+            atomic_json_dump(inputs, started)
         start = time.time()
         try:
             result = work()
@@ -240,6 +277,8 @@ class StepLedger:
 
 
 def remove_if_no_files(folder: str) -> None:
-    """Remove ``folder`` if no file is left anywhere below it."""
-    if all(not files for _, _, files in os.walk(folder)):
+    """Remove ``folder`` if no file but its ``started.json`` is left
+    anywhere below it."""
+    if all(not (set(files) - {STARTED_FILE})
+           for _, _, files in os.walk(folder)):
         shutil.rmtree(folder, ignore_errors=True)

@@ -150,3 +150,40 @@ def test_a_step_failing_before_writing_a_file_leaves_no_folder(tmp_path):
     with pytest.raises(RuntimeError):
         ledger.run_step('first', {}, write_then_fail)
     assert (tmp_path / 'first' / 'epoch_1.pth').is_file()  # resumable
+
+
+def test_may_resume_only_with_the_same_inputs(tmp_path):
+    """Partial outputs of a step count only when its resume key and the
+    earlier steps' files are those it started with."""
+    seen = {}
+
+    def run(ledger, keys=None):
+        for s in STEPS:
+            key = (keys or {}).get(s, dict(k=s))
+
+            def noting(s=s, key=key):
+                seen[s] = ledger.may_resume(s)
+                path = f'{ledger.step_dir(s)}/out.txt'
+                with open(path, 'w') as f:
+                    f.write(str(key))
+                return dict(artifacts=dict(out=path))
+
+            ledger.run_step(s, key, noting)
+
+    run(StepLedger(str(tmp_path), STEPS))
+    assert seen == dict(first=True, second=True, third=True)  # new folders
+    seen.clear()
+    (tmp_path / 'third' / DONE_FILE).unlink()  # interrupted: same inputs
+    run(StepLedger(str(tmp_path), STEPS))
+    assert seen == {'third': True}
+    seen.clear()
+    (tmp_path / 'first' / 'out.txt').unlink()  # remade the same way
+    run(StepLedger(str(tmp_path), STEPS))
+    assert seen == dict(first=True, second=True, third=True)
+    seen.clear()
+    run(StepLedger(str(tmp_path), STEPS), dict(first=dict(k=9)))
+    assert seen == dict(first=False, second=False, third=False)
+    seen.clear()
+    keys = dict(first=dict(k=9), third=dict(k=8))
+    run(StepLedger(str(tmp_path), STEPS), keys)
+    assert seen == dict(third=False)
