@@ -233,9 +233,10 @@ class StepLedger:
                 :meth:`step_dir` (created before), and returns
                 ``dict(artifacts={name: path}, **info)``; ``info`` goes into
                 ``done.json`` too.
-            resume_key (dict, optional): The part of ``key`` the step's
-                partial outputs depend on (default: ``key``); with the
-                earlier steps' files it decides :meth:`may_resume`.
+            resume_key (dict, optional): Everything the step's partial
+                outputs (epoch checkpoints) depend on, when that is less
+                than the default: ``key`` and every earlier step's files.
+                Decides :meth:`may_resume`.
 
         Returns:
             dict: The step's ``done.json`` content (``artifacts`` as
@@ -250,7 +251,9 @@ class StepLedger:
         folder = self.step_dir(step)
         created = not osp.isdir(folder)
         os.makedirs(folder, exist_ok=True)
-        inputs = self.inputs(step, key if resume_key is None else resume_key)
+        inputs = (
+            self.inputs(step, key) if resume_key is None else dict(
+                key=self.relative(resume_key)))
         started = osp.join(folder, STARTED_FILE)
         if osp.isfile(started):
             try:

@@ -187,3 +187,28 @@ def test_may_resume_only_with_the_same_inputs(tmp_path):
     keys = dict(first=dict(k=9), third=dict(k=8))
     run(StepLedger(str(tmp_path), STEPS), keys)
     assert seen == dict(third=False)
+
+
+def test_a_resume_key_names_every_dependency(tmp_path):
+    """With ``resume_key`` the earlier steps' files do not count."""
+    seen = {}
+
+    def run(first_text, second_key):
+        ledger = StepLedger(str(tmp_path), STEPS)
+
+        def first():
+            (tmp_path / 'first' / 'out.txt').write_text(first_text)
+            return dict(artifacts=dict(out=str(tmp_path / 'first/out.txt')))
+
+        def second():
+            seen['second'] = ledger.may_resume('second')
+            return work_writing(ledger, 'second', [])()
+
+        ledger.run_step('first', dict(k=first_text), first)
+        ledger.run_step('second', second_key, second,
+                        resume_key=dict(k='second'))
+
+    run('a', dict(k='second'))
+    (tmp_path / 'second' / DONE_FILE).unlink()
+    run('b', dict(k='second', extra=1))
+    assert seen == dict(second=True)
