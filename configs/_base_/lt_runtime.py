@@ -1,11 +1,14 @@
 # Runtime shared by every config of the project: MMPretrain's default runtime,
 # the plug-in import, and the hook that hands the training class counts to the
-# logit-adjusted heads and the Many/Medium/Few metric.
+# logit-adjusted heads and the Many/Medium/Few metric. RNGStateHook saves the
+# random states with each checkpoint, so a resumed run trains exactly as an
+# uninterrupted one.
 _base_ = 'mmpretrain::_base_/default_runtime.py'
 
 custom_imports = dict(imports=['mmpretrain_osdtw'], allow_failed_imports=False)
 custom_hooks = [dict(type='ClassCountsHook')]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2))
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2),
+    rng_state=dict(type='RNGStateHook'))
 randomness = dict(seed=0, deterministic=False)

@@ -21,6 +21,7 @@ from mmpretrain.registry import DATASETS, HOOKS
 from torch import nn
 
 from mmpretrain_osdtw.osdtw import cross_task_statistics, save_cross_stats
+from mmpretrain_osdtw.utils import naming_file
 from .launch import build_model
 
 FISHER_SAMPLER = dict(type='DefaultSampler', shuffle=False, round_up=False)
@@ -180,7 +181,8 @@ def build_task_model(cfg,
         nn.Module: The model in eval mode.
     """
     model = build_model(cfg)
-    load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    with naming_file(checkpoint, 'checkpoint'):
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     return model.to(device or get_device()).eval()
 
 

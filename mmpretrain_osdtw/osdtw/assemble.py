@@ -11,13 +11,12 @@ The result is saved as an ordinary MMPretrain checkpoint
 (``dict(meta=..., state_dict=...)``) that ``tools/test.py`` evaluates with
 the assembly config.
 """
-import os.path as osp
 from typing import Dict, Optional, Tuple
 
 import torch
 from mmengine.runner.checkpoint import _load_checkpoint, weights_to_cpu
 
-from mmpretrain_osdtw.utils import atomic_torch_save
+from mmpretrain_osdtw.utils import atomic_torch_save, naming_file
 
 TASKS = ('head', 'tail')
 
@@ -31,9 +30,8 @@ def load_state_dict(path: str) -> Tuple[Dict[str, torch.Tensor], dict]:
     Returns:
         tuple: ``(state_dict, meta)``.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint {path!r} does not exist')
-    ckpt = _load_checkpoint(path, map_location='cpu')
+    with naming_file(path, 'checkpoint'):
+        ckpt = _load_checkpoint(path, map_location='cpu')
     if not isinstance(ckpt, dict) or 'state_dict' not in ckpt:
         raise ValueError(f'{path!r} is not an MMPretrain checkpoint (no '
                          '"state_dict")')

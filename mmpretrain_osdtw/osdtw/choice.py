@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
+from mmpretrain_osdtw.utils import naming_file
+
 #: The modes of stage 2: ``'truncate'`` trains the fully shared body
 #: (``shared_depth = L``) and keeps its first ``C`` blocks (the paper);
 #: ``'exact'`` shares exactly ``C`` blocks.
@@ -92,9 +94,10 @@ class TaskPairChoice:
             ValueError: If the depth is outside ``0..L``.
         """
         check_override(shared_depth, head_weight)
-        with open(search_json, encoding='utf-8') as f:
-            result = json.load(f)
-        chosen, num_layers = result['chosen'], result['L']
+        with naming_file(search_json, 'search result (search.json)'):
+            with open(search_json, encoding='utf-8') as f:
+                result = json.load(f)
+            chosen, num_layers = result['chosen'], result['L']
         depth = chosen['C'] if shared_depth is None else shared_depth
         if depth > num_layers:
             raise ValueError(
@@ -116,9 +119,9 @@ class TaskPairChoice:
                              f'got {mode!r}')
         return self.num_layers if mode == 'truncate' else self.shared_depth
 
-    def model_overrides(
-            self,
-            shared_depth: Optional[int] = None) -> Dict[str, object]:
+    def model_overrides(self,
+                        shared_depth: Optional[int] = None
+                        ) -> Dict[str, object]:
         """The choice as config overrides of a ``DualDecoderClassifier``.
 
         Args:

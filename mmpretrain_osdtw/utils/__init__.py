@@ -6,10 +6,12 @@ from .class_counts import load_class_counts
 from .errors import InputError
 from .head_tail import split_head_tail, task_index_map, task_num_classes
 from .io import (atomic_json_dump, atomic_torch_save, atomic_write,
-                 atomic_write_text)
+                 atomic_write_text, check_digest, file_digest, naming_file,
+                 unreadable_checkpoint)
 
 __all__ = [
     'InputError', 'atomic_json_dump', 'atomic_torch_save', 'atomic_write',
-    'atomic_write_text', 'check_checkpoint_path', 'check_int', 'load_class_counts', 'split_head_tail',
-    'task_index_map', 'task_num_classes'
+    'atomic_write_text', 'check_checkpoint_path', 'check_digest', 'check_int',
+    'file_digest', 'load_class_counts', 'split_head_tail', 'task_index_map',
+    'task_num_classes', 'naming_file', 'unreadable_checkpoint'
 ]

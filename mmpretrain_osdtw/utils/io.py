@@ -5,12 +5,21 @@ checkpoints, reports) goes through :func:`atomic_write`: the content is
 written to a temporary file in the target folder and moved into place with
 ``os.replace``, which is atomic on POSIX file systems. A crash leaves either
 the old file or the new one, never a truncated one.
+
+:func:`file_digest` and :func:`check_digest` record and verify a file's size
+and SHA-256 (the step ledger's integrity check); :func:`unreadable_checkpoint`
+checks that a ``torch.save`` file is a complete, uncorrupted zip archive
+(mmengine's own epoch checkpoints are not written atomically), and
+:func:`naming_file` turns a failing load into an error naming the file.
 """
+import contextlib
+import hashlib
 import json
 import os
 import os.path as osp
 import tempfile
-from typing import Any, Callable
+import zipfile
+from typing import Any, Callable, Dict, Iterator, Optional
 
 import torch
 
@@ -65,3 +74,88 @@ def atomic_write_text(text: str, path: str) -> None:
             f.write(text)
 
     atomic_write(path, write)
+
+
+#: Bytes read at a time by :func:`file_digest`.
+HASH_CHUNK = 1 << 20
+
+
+def file_digest(path: str) -> Dict[str, object]:
+    """``{'size': bytes, 'sha256': hex}`` of a file, read in 1 MiB chunks.
+
+    Args:
+        path (str): The file.
+
+    Returns:
+        dict: Its size and SHA-256.
+    """
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(HASH_CHUNK), b''):
+            digest.update(chunk)
+    return dict(size=osp.getsize(path), sha256=digest.hexdigest())
+
+
+def check_digest(path: str, expected: Dict[str, object]) -> Optional[str]:
+    """Why ``path`` no longer matches its recorded :func:`file_digest`.
+
+    Args:
+        path (str): The file.
+        expected (dict): Its recorded ``size`` and ``sha256``.
+
+    Returns:
+        str | None: ``'missing'``, ``'truncated (...)'``,
+        ``'changed (...)'``, or None when it matches.
+    """
+    if not osp.isfile(path):
+        return 'missing'
+    size = osp.getsize(path)
+    if size != expected.get('size'):
+        kind = 'truncated' if size < expected.get('size', 0) else 'changed'
+        return f'{kind} ({size} bytes, {expected.get("size")} recorded)'
+    if file_digest(path)['sha256'] != expected.get('sha256'):
+        return 'changed (its SHA-256 differs from the recorded one)'
+    return None
+
+
+def unreadable_checkpoint(path: str) -> Optional[str]:
+    """Why ``torch.save`` file ``path`` cannot be loaded, or None.
+
+    A ``torch.save`` file is a zip archive: a truncated one has no central
+    directory, a corrupted one fails a member's CRC. Reads the whole file
+    once (no unpickling).
+
+    Args:
+        path (str): The checkpoint.
+
+    Returns:
+        str | None: The reason, or None when the archive is whole.
+    """
+    if not osp.isfile(path):
+        return 'missing'
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        return f'not a complete torch.save file ({err})'
+    if bad is not None:
+        return f'corrupted (member {bad!r} fails its CRC check)'
+    return None
+
+
+@contextlib.contextmanager
+def naming_file(path: str, what: str = 'checkpoint') -> Iterator[None]:
+    """Re-raise any error of the ``with`` block as a ValueError that names
+    ``path`` (a missing file stays a FileNotFoundError naming it).
+
+    Args:
+        path (str): The file being read.
+        what (str): What it should be, for the message.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} {path!r} does not exist')
+    try:
+        yield
+    except Exception as err:  # unpickling/zip errors have no common base
+        raise ValueError(f'{path}: cannot be loaded as a {what} '
+                         f'({type(err).__name__}: {err})') from err

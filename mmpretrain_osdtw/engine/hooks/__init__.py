@@ -1,5 +1,6 @@
 from .class_counts_hook import ClassCountsHook
 from .fisher_hook import FisherHook
 from .more_schedule_hook import MOREScheduleHook
+from .rng_state_hook import RNGStateHook
 
-__all__ = ['ClassCountsHook', 'FisherHook', 'MOREScheduleHook']
+__all__ = ['ClassCountsHook', 'FisherHook', 'MOREScheduleHook', 'RNGStateHook']

@@ -39,10 +39,12 @@ step                    artifacts (under ``work_dir/<step>/``)
 ======================  ====================================================
 """
 import copy
+import glob
 import hashlib
 import json
 import os
 import os.path as osp
+import re
 from typing import Dict, Optional
 
 from mmengine.config import Config
@@ -68,7 +70,8 @@ from mmpretrain_osdtw.osdtw.choice import (STAGE2_MODES, TaskPairChoice,
 from mmpretrain_osdtw.models.utils import (check_init_checkpoints,
                                            check_mgp_geometry,
                                            set_backbone_init)
-from mmpretrain_osdtw.utils import InputError, check_int
+from mmpretrain_osdtw.utils import (InputError, check_int,
+                                    unreadable_checkpoint)
 from .step_ledger import StepLedger
 
 PIPELINE_STEPS = ('mgp', 'stage1_pair', 'stage1_head', 'stage1_tail',
@@ -79,6 +82,12 @@ FISHER_KEYS = ('chunk_size', 'dataloader', 'max_samples')
 #: when there is one): a new init checkpoint retrains them from scratch.
 #: Assembly, refinement and the test load every weight from earlier steps.
 INIT_FROM_MGP = ('stage1_pair', 'stage1_head', 'stage1_tail', 'stage2')
+
+
+def checkpoint_number(path: str) -> int:
+    """The ``N`` of ``epoch_N.pth`` / ``iter_N.pth`` (-1 for other names)."""
+    match = re.search(r'_(\d+)\.pth$', osp.basename(path))
+    return int(match.group(1)) if match else -1
 
 
 @LOOPS.register_module()
@@ -228,10 +237,10 @@ class StageRunner(BaseLoop):
     def step_dir(self, step: str) -> str:
         return self.ledger.step_dir(step)
 
-    def run_step(self, step: str, key: dict, work) -> dict:
+    def run_step(self, step: str, key: dict, work, **kwargs) -> dict:
         """Run ``work`` unless ``step`` is already done with ``key`` (see
         :meth:`StepLedger.run_step`)."""
-        return self.ledger.run_step(step, key, work)
+        return self.ledger.run_step(step, key, work, **kwargs)
 
     def log(self, message: str) -> None:
         self._runner.logger.info(f'[OSDTW] {message}')
@@ -282,16 +291,57 @@ class StageRunner(BaseLoop):
         """Train one stage config (resuming if it was interrupted) and
         return its final checkpoint."""
         cfg = self.stage_config(name, step, overrides)
-        self.discard_stale_run(step, self.fresh_start_key(name))
-        if find_latest_checkpoint(cfg.work_dir) is not None:
+        resume_from = self.resumable_checkpoint(step, cfg.work_dir)
+        if resume_from is not None:
             cfg.resume = True
-            cfg.load_from = None
+            cfg.load_from = resume_from
         Runner.from_cfg(cfg).train()
         ckpt = find_latest_checkpoint(cfg.work_dir)
         if ckpt is None:
             raise RuntimeError(f'{step}: training wrote no checkpoint in '
                                f'{cfg.work_dir} (is CheckpointHook on?)')
         return ckpt
+
+    def resumable_checkpoint(self, step: str, work_dir: str) -> Optional[str]:
+        """The newest whole epoch/iteration checkpoint of ``work_dir``.
+
+        mmengine writes its checkpoints in place, so a killed save leaves a
+        truncated file: each unreadable one is logged (named, with the
+        reason) and the next older one is tried; None starts afresh.
+        """
+        if not self.ledger.may_resume(step):
+            self.discard_checkpoints(step, work_dir)
+            return None
+        latest = find_latest_checkpoint(work_dir)
+        candidates = sorted(
+            glob.glob(osp.join(work_dir, 'epoch_*.pth')) +
+            glob.glob(osp.join(work_dir, 'iter_*.pth')),
+            key=checkpoint_number,
+            reverse=True)
+        if (latest is not None and osp.isfile(latest)
+                and osp.abspath(latest) not in candidates):
+            candidates.insert(0, osp.abspath(latest))
+        for ckpt in candidates:
+            reason = unreadable_checkpoint(ckpt)
+            if reason is None:
+                return ckpt
+            self.log(f'{step}: checkpoint {ckpt} is {reason}; not resuming '
+                     'from it')
+        return None
+
+    def discard_checkpoints(self, step: str, work_dir: str) -> None:
+        """Remove the epoch checkpoints of a run with other inputs (another
+        key, or an earlier step's files changed): training starts afresh."""
+        old = (glob.glob(osp.join(work_dir, 'epoch_*.pth')) +
+               glob.glob(osp.join(work_dir, 'iter_*.pth')))
+        if old:
+            self.log(f'{step}: the checkpoints in {work_dir} come from other '
+                     'inputs; removed, training starts afresh')
+        if is_main_process():
+            for path in old + [osp.join(work_dir, 'last_checkpoint')]:
+                if osp.isfile(path):
+                    os.remove(path)
+        barrier()
 
     def test_model(self,
                    name: str,
@@ -350,38 +400,6 @@ class StageRunner(BaseLoop):
         return dict(
             config=self.configs['mgp'],
             content=hashlib.sha1(text.encode()).hexdigest())
-
-    def fresh_start_key(self, name: str) -> Optional[dict]:
-        """What a stage's earlier training must share to be resumed: the
-        MGP config's content, or the backbone init of a stage that trains
-        from it; None: always resumed (e.g. changed Fisher settings keep
-        the stage-1 training)."""
-        if name == 'mgp':
-            return self.mgp_key()
-        if name in INIT_FROM_MGP:
-            return dict(
-                backbone_init=self.init_key.get('backbone_init'))
-        return None
-
-    def discard_stale_run(self, step: str, fresh_key: Optional[dict]) -> None:
-        """Before a finished step trains again: if ``fresh_key`` differs
-        from its ``done.json`` key, forget that file and the work dir's
-        ``last_checkpoint`` record, so that the training starts over
-        instead of resuming the old, finished run (a run killed after this
-        point resumes its own checkpoints)."""
-        done = self.ledger.read(step)
-        if fresh_key is None or done is None:
-            return
-        fresh = self.ledger.relative(fresh_key)
-        if all(done['key'].get(k) == v for k, v in fresh.items()):
-            return
-        self.log(f'{step}: its start changed, training from scratch')
-        if is_main_process():
-            for name in ('done.json', 'last_checkpoint'):
-                path = osp.join(self.step_dir(step), name)
-                if osp.isfile(path):
-                    os.remove(path)
-        barrier()
 
     def check_backbone_handover(self, mgp_pending: bool = False) -> None:
         """Before anything trains: the MGP config's geometry, and every
@@ -463,7 +481,11 @@ class StageRunner(BaseLoop):
                     f'{self.configs[step]} needs FisherHook in custom_hooks')
             return dict(artifacts=dict(checkpoint=ckpt, fisher=fisher))
 
-        return self.run_step(step, self.stage1_key(step), work)
+        return self.run_step(
+            step,
+            self.stage1_key(step),
+            work,
+            resume_key=dict(config=self.configs[step], **self.init_key))
 
     def stage1_key(self, step: str, **extra) -> dict:
         """A stage-1 task step's settings: its config, ``extra`` and the

@@ -7,7 +7,15 @@ by rank 0) and every artifact it lists exists. ``done.json`` holds::
     {"step": "stage2",
      "key": {...},            # the step's settings (inputs included)
      "artifacts": {"checkpoint": "stage2/epoch_3.pth", ...},
+     "files": {"checkpoint": {"size": 1234, "sha256": "..."}, ...},
      "seconds": 12.3, "finished": "2025-01-01 12:00:00", ...}
+
+``files`` records each artifact's size and SHA-256 (read in 1 MiB chunks
+when the step finishes and on every rerun); a rerun runs a step again when
+an artifact is missing, truncated or changed, and logs one line naming the
+file and why. An unreadable ``done.json`` (truncated, not a JSON object)
+means "not done", also logged with its path. A step that fails before
+writing any file removes the folder it created.
 
 Paths under the work dir are stored relative to it, so a moved or copied
 work dir resumes the same way (files of older runs with absolute paths are
@@ -25,14 +33,18 @@ Example:
 import json
 import os
 import os.path as osp
+import shutil
 import time
 from typing import Callable, Dict, Optional, Sequence
 
 from mmengine.dist import barrier, is_main_process
 
-from mmpretrain_osdtw.utils import atomic_json_dump
+from mmpretrain_osdtw.utils import (atomic_json_dump, check_digest,
+                                    file_digest)
 
 DONE_FILE = 'done.json'
+#: Written when a step starts: the inputs its partial outputs come from.
+STARTED_FILE = 'started.json'
 
 
 class StepLedger:
@@ -54,6 +66,8 @@ class StepLedger:
         self.steps = tuple(steps)
         self._log = log
         self._rerun_from: Optional[int] = None
+        self._reported = set()  # unreadable done.json files already logged
+        self._may_resume: Dict[str, bool] = {}
 
     # ------------------------------------------------------------ paths
     def step_dir(self, step: str) -> str:
@@ -91,8 +105,20 @@ class StepLedger:
         path = self.done_path(step)
         if not osp.isfile(path):
             return None
-        with open(path, encoding='utf-8') as f:
-            done = json.load(f)
+        try:
+            with open(path, encoding='utf-8') as f:
+                done = json.load(f)
+            if not isinstance(done, dict):
+                raise ValueError(f'a JSON {type(done).__name__}, not an '
+                                 'object')
+            if not isinstance(done.get('artifacts', {}), dict):
+                raise ValueError('its "artifacts" is not an object')
+        except (ValueError, UnicodeDecodeError) as err:
+            if path not in self._reported:
+                self._reported.add(path)
+                self.log(f'{step}: {path} is unreadable ({err}); the step '
+                         'counts as not done')
+            return None
         done['key'] = self.relative(done.get('key'))
         done['artifacts'] = {
             name: self.absolute(p)
@@ -114,8 +140,8 @@ class StepLedger:
                 'has not finished)')
         return done['artifacts'][name]
 
-    def timings(self, steps: Optional[Sequence[str]] = None
-                ) -> Dict[str, float]:
+    def timings(self,
+                steps: Optional[Sequence[str]] = None) -> Dict[str, float]:
         """``{step: seconds}`` of the finished ones of ``steps`` (default:
         every step), in order."""
         out = {}
@@ -134,7 +160,23 @@ class StepLedger:
         done = self.read(step)
         if done is None or done.get('key') != self.relative(key):
             return False
-        return all(osp.isfile(p) for p in done.get('artifacts', {}).values())
+        return self.artifacts_intact(step, done)
+
+    def artifacts_intact(self, step: str, done: dict) -> bool:
+        """Whether every artifact of ``done`` still matches its recorded
+        size and SHA-256 (only existence for ``done.json`` files without
+        ``files``); logs the first one that does not."""
+        files = done.get('files') or {}
+        for name, path in done['artifacts'].items():
+            if name in files:
+                reason = check_digest(path, files[name])
+            else:
+                reason = None if osp.isfile(path) else 'missing'
+            if reason is not None:
+                self.log(f'{step}: artifact {path} is {reason}; the step '
+                         'runs again')
+                return False
+        return True
 
     # ---------------------------------------------------------- writing
     def mark_done(self, step: str, key: dict, artifacts: Dict[str, str],
@@ -152,12 +194,36 @@ class StepLedger:
             finished=time.strftime('%Y-%m-%d %H:%M:%S'),
             **info)
         if is_main_process():
+            done['files'] = {
+                name: file_digest(path)
+                for name, path in artifacts.items()
+            }
             atomic_json_dump(done, self.done_path(step))
         barrier()
         return dict(done, artifacts=artifacts)
 
-    def run_step(self, step: str, key: dict, work: Callable[[],
-                                                             dict]) -> dict:
+    def inputs(self, step: str, resume_key: dict) -> dict:
+        """What a step's partial outputs (epoch checkpoints) depend on:
+        ``resume_key`` and the recorded files of every earlier step."""
+        earlier = self.steps[:self.steps.index(step)]
+        files = {}
+        for name in earlier:
+            done = self.read(name)
+            if done is not None:
+                files[name] = done.get('files')
+        return dict(key=self.relative(resume_key), upstream=files)
+
+    def may_resume(self, step: str) -> bool:
+        """Whether the partial outputs in a running step's folder were made
+        from the inputs it runs with now (True for folders of older runs
+        without ``started.json``)."""
+        return self._may_resume.get(step, True)
+
+    def run_step(self,
+                 step: str,
+                 key: dict,
+                 work: Callable[[], dict],
+                 resume_key: Optional[dict] = None) -> dict:
         """Run ``work`` unless ``step`` is already done with ``key``.
 
         Args:
@@ -167,6 +233,10 @@ class StepLedger:
                 :meth:`step_dir` (created before), and returns
                 ``dict(artifacts={name: path}, **info)``; ``info`` goes into
                 ``done.json`` too.
+            resume_key (dict, optional): Everything the step's partial
+                outputs (epoch checkpoints) depend on, when that is less
+                than the default: ``key`` and every earlier step's files.
+                Decides :meth:`may_resume`.
 
         Returns:
             dict: The step's ``done.json`` content (``artifacts`` as
@@ -178,9 +248,28 @@ class StepLedger:
         if self._rerun_from is None:
             self._rerun_from = self.steps.index(step)
         self.log(f'{step}: running')
-        os.makedirs(self.step_dir(step), exist_ok=True)
+        folder = self.step_dir(step)
+        created = not osp.isdir(folder)
+        os.makedirs(folder, exist_ok=True)
+        inputs = (
+            self.inputs(step, key) if resume_key is None else dict(
+                key=self.relative(resume_key)))
+        started = osp.join(folder, STARTED_FILE)
+        if osp.isfile(started):
+            try:
+                with open(started, encoding='utf-8') as f:
+                    self._may_resume[step] = json.load(f) == inputs
+            except ValueError:
+                self._may_resume[step] = False
+        if is_main_process():
+            atomic_json_dump(inputs, started)
         start = time.time()
-        result = work()
+        try:
+            result = work()
+        except BaseException:
+            if created and is_main_process():
+                remove_if_no_files(folder)
+            raise
         artifacts = result.pop('artifacts')
         return self.mark_done(step, key, artifacts,
                               time.time() - start, **result)
@@ -188,3 +277,11 @@ class StepLedger:
     def log(self, message: str) -> None:
         if self._log is not None:
             self._log(message)
+
+
+def remove_if_no_files(folder: str) -> None:
+    """Remove ``folder`` if no file but its ``started.json`` is left
+    anywhere below it."""
+    if all(not (set(files) - {STARTED_FILE})
+           for _, _, files in os.walk(folder)):
+        shutil.rmtree(folder, ignore_errors=True)

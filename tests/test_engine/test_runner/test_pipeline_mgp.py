@@ -148,12 +148,14 @@ def test_a_changed_mgp_config_reruns_everything_after_it(pipeline):
     log = run(work_dir, tmp / 'changed.log',
               'train_cfg.mgp_cfg_options.randomness.seed=1')
     assert '[OSDTW] mgp: running' in log
-    assert '[OSDTW] mgp: its start changed, training from scratch' in log
+    assert ('[OSDTW] mgp: the checkpoints in ' in log
+            and 'come from other inputs; removed, training starts afresh'
+            in log)
     assert EPOCH_1.search(mgp_part(log))
     for step in AFTER_MGP:
         assert f'[OSDTW] {step}: running' in log, step
     for step in ('stage1_head', 'stage1_tail', 'stage2'):
-        assert f'[OSDTW] {step}: its start changed' in log, step
+        assert f'[OSDTW] {step}: the checkpoints in ' in log, step
     new = state(mgp_checkpoint(work_dir))
     assert not torch.equal(new['backbone.cls_token'], old['backbone.cls_token'])
     assert_stage1_starts_from(work_dir, new)

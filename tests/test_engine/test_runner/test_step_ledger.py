@@ -39,8 +39,8 @@ def test_done_json_holds_relative_paths_and_info(tmp_path):
     assert raw['step'] == 'first' and raw['note'] == 'first'
     assert raw['key'] == {'k': 'first'}
     assert set(ledger.timings()) == set(STEPS)
-    assert ledger.artifact('second', 'out') == str(tmp_path / 'second' /
-                                                   'out.txt')
+    assert ledger.artifact('second',
+                           'out') == str(tmp_path / 'second' / 'out.txt')
 
 
 def test_finished_steps_are_skipped_also_in_a_moved_copy(tmp_path):
@@ -56,8 +56,7 @@ def test_finished_steps_are_skipped_also_in_a_moved_copy(tmp_path):
                                               'out.txt')
 
 
-def test_a_changed_key_or_missing_artifact_reruns_it_and_later_steps(
-        tmp_path):
+def test_a_changed_key_or_missing_artifact_reruns_it_and_later_steps(tmp_path):
     calls = []
     run_all(StepLedger(str(tmp_path), STEPS), calls)
     calls.clear()
@@ -88,3 +87,128 @@ def test_old_absolute_paths_are_read(tmp_path):
     assert ledger.read('second') is None
     with pytest.raises(FileNotFoundError, match='has not finished'):
         ledger.artifact('second', 'out')
+
+
+def logging_ledger(root, lines):
+    return StepLedger(str(root), STEPS, lines.append)
+
+
+def test_done_json_records_size_and_sha256(tmp_path):
+    import hashlib
+    run_all(StepLedger(str(tmp_path), STEPS), [])
+    raw = json.loads((tmp_path / 'first' / DONE_FILE).read_text())
+    assert raw['files']['out'] == dict(
+        size=5, sha256=hashlib.sha256(b'first').hexdigest())
+
+
+@pytest.mark.parametrize('damage, reason', [
+    (lambda p: p.write_text('sec'), 'is truncated (3 bytes, 6 recorded)'),
+    (lambda p: p.write_text('SECOND'), 'is changed (its SHA-256 differs'),
+    (lambda p: p.unlink(), 'is missing'),
+])
+def test_a_damaged_artifact_reruns_its_step_and_later_ones(
+        tmp_path, damage, reason):
+    run_all(StepLedger(str(tmp_path), STEPS), [])
+    damage(tmp_path / 'second' / 'out.txt')
+    calls, lines = [], []
+    run_all(logging_ledger(tmp_path, lines), calls)
+    assert calls == ['second', 'third']
+    named = [line for line in lines if 'runs again' in line]
+    assert len(named) == 1
+    assert f'artifact {tmp_path / "second" / "out.txt"} {reason}' in named[0]
+    assert (tmp_path / 'second' / 'out.txt').read_text() == 'second'
+
+
+@pytest.mark.parametrize('content', ['{"step": "sec', '[1, 2]', '\xff\xfe'])
+def test_an_unreadable_done_json_means_not_done(tmp_path, content):
+    run_all(StepLedger(str(tmp_path), STEPS), [])
+    (tmp_path / 'second' / DONE_FILE).write_bytes(content.encode('latin-1'))
+    calls, lines = [], []
+    ledger = logging_ledger(tmp_path, lines)
+    assert ledger.read('second') is None
+    run_all(ledger, calls)
+    assert calls == ['second', 'third']
+    assert sum(f'{tmp_path / "second" / DONE_FILE} is unreadable' in line
+               for line in lines) == 1
+    assert ledger.read('second')['step'] == 'second'
+
+
+def test_a_step_failing_before_writing_a_file_leaves_no_folder(tmp_path):
+    ledger = StepLedger(str(tmp_path), STEPS)
+
+    def fail():
+        raise RuntimeError('no')
+
+    with pytest.raises(RuntimeError):
+        ledger.run_step('first', {}, fail)
+    assert not (tmp_path / 'first').exists()
+
+    def write_then_fail():
+        (tmp_path / 'first' / 'epoch_1.pth').write_text('x')
+        raise RuntimeError('no')
+
+    with pytest.raises(RuntimeError):
+        ledger.run_step('first', {}, write_then_fail)
+    assert (tmp_path / 'first' / 'epoch_1.pth').is_file()  # resumable
+
+
+def test_may_resume_only_with_the_same_inputs(tmp_path):
+    """Partial outputs of a step count only when its resume key and the
+    earlier steps' files are those it started with."""
+    seen = {}
+
+    def run(ledger, keys=None):
+        for s in STEPS:
+            key = (keys or {}).get(s, dict(k=s))
+
+            def noting(s=s, key=key):
+                seen[s] = ledger.may_resume(s)
+                path = f'{ledger.step_dir(s)}/out.txt'
+                with open(path, 'w') as f:
+                    f.write(str(key))
+                return dict(artifacts=dict(out=path))
+
+            ledger.run_step(s, key, noting)
+
+    run(StepLedger(str(tmp_path), STEPS))
+    assert seen == dict(first=True, second=True, third=True)  # new folders
+    seen.clear()
+    (tmp_path / 'third' / DONE_FILE).unlink()  # interrupted: same inputs
+    run(StepLedger(str(tmp_path), STEPS))
+    assert seen == {'third': True}
+    seen.clear()
+    (tmp_path / 'first' / 'out.txt').unlink()  # remade the same way
+    run(StepLedger(str(tmp_path), STEPS))
+    assert seen == dict(first=True, second=True, third=True)
+    seen.clear()
+    run(StepLedger(str(tmp_path), STEPS), dict(first=dict(k=9)))
+    assert seen == dict(first=False, second=False, third=False)
+    seen.clear()
+    keys = dict(first=dict(k=9), third=dict(k=8))
+    run(StepLedger(str(tmp_path), STEPS), keys)
+    assert seen == dict(third=False)
+
+
+def test_a_resume_key_names_every_dependency(tmp_path):
+    """With ``resume_key`` the earlier steps' files do not count."""
+    seen = {}
+
+    def run(first_text, second_key):
+        ledger = StepLedger(str(tmp_path), STEPS)
+
+        def first():
+            (tmp_path / 'first' / 'out.txt').write_text(first_text)
+            return dict(artifacts=dict(out=str(tmp_path / 'first/out.txt')))
+
+        def second():
+            seen['second'] = ledger.may_resume('second')
+            return work_writing(ledger, 'second', [])()
+
+        ledger.run_step('first', dict(k=first_text), first)
+        ledger.run_step('second', second_key, second,
+                        resume_key=dict(k='second'))
+
+    run('a', dict(k='second'))
+    (tmp_path / 'second' / DONE_FILE).unlink()
+    run('b', dict(k='second', extra=1))
+    assert seen == dict(second=True)
