@@ -314,7 +314,7 @@ def test_softmax_nll_is_the_cross_entropy_of_the_logits():
     metric = _nll_metric('softmax', counts)
     metric.process(None, outs)
     got = metric.evaluate(16)['lt/nll']
-    want = torch.nn.functional.cross_entropy(head(feats), labels)
+    want = torch.nn.functional.cross_entropy(head((feats, )), labels)
     assert got == pytest.approx(float(want), rel=1e-5)
 
 
@@ -337,7 +337,7 @@ def test_sigmoid_nll_is_the_logit_adjusted_bce_the_head_trains():
     assert result['lt/nll'] == pytest.approx(float(loss), rel=1e-5)
     target = torch.nn.functional.one_hot(labels, 4).float()
     raw = torch.nn.functional.binary_cross_entropy_with_logits(
-        head(feats), target, reduction='sum') / 16
+        head((feats, )), target, reduction='sum') / 16
     assert result['lt/nll_raw'] == pytest.approx(float(raw), rel=1e-5)
 
 
