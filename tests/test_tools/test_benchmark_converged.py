@@ -144,12 +144,20 @@ def test_executor_runs_skips_and_reports(tmp_path):
             lambda: [Step('train', [sys.executable, '-c', code])],
             lambda sec: dict(name=name, seconds=sec))
 
-    first = job('a', code=f'open({str(marker)!r}, "a").write("a")')
+    first = job(
+        'a',
+        code=f'import os; open({str(marker)!r}, "a").write('
+        'os.environ["X"] + os.environ["OMP_NUM_THREADS"])')
+    first_steps = first.steps
+    first.steps = lambda: [
+        Step(s.label, s.argv, dict(X='a')) for s in first_steps()
+    ]
     second = job('b', deps=[protocol.result_path(first)])
     broken = job('c', code='raise SystemExit(3)')
     blocked = job('d', deps=[str(tmp_path / 'never')])
     run = Executor([first, second, broken, blocked], protocol.result_path,
-                   str(tmp_path / 'logs'), 2, {}, str(tmp_path), 0.05,
+                   str(tmp_path / 'logs'), 2, dict(X='common'),
+                   str(tmp_path), 0.05,
                    log=lambda m: None)
     assert run.run() == 1
     assert run.state == dict(
@@ -161,7 +169,7 @@ def test_executor_runs_skips_and_reports(tmp_path):
     again = Executor([first], protocol.result_path, str(tmp_path / 'logs'),
                      2, {}, str(tmp_path), 0.05, log=lambda m: None)
     assert again.run() == 0
-    assert marker.read_text() == 'a'
+    assert marker.read_text() == 'a1'
 
 
 # ----------------------------------------------------------- aggregation

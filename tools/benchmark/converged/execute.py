@@ -75,10 +75,10 @@ class Executor:
             with open(path, 'a', encoding='utf-8') as log:
                 for step in job.steps():
                     argv = step.command()
-                    env = dict(
-                        os.environ,
-                        **self.env,
-                        **step.env,
+                    env = dict(os.environ)
+                    env.update(self.env)
+                    env.update(step.env)
+                    env.update(
                         OMP_NUM_THREADS=threads,
                         MKL_NUM_THREADS=threads,
                         PYTHONWARNINGS='ignore')
