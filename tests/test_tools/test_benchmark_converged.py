@@ -179,6 +179,10 @@ def test_convergence_window():
     assert results.convergence(flat)['window'] == [16, 20]
     rising = [[e, 50.0 + e] for e in range(1, 21)]
     assert not results.convergence(rising)['converged']
+    pipeline = results.run_convergence(
+        dict(curves=dict(stage1_head=flat, stage2=rising, refine=[])))
+    assert not pipeline['converged'] and pipeline['worst_step'] == 'stage2'
+    assert results.run_convergence(dict(curve=flat))['converged']
     assert results.convergence([[1, 3.0]]) is None
 
 

@@ -321,7 +321,7 @@ def main_rows(runs: Dict[str, Dict[Optional[int], dict]],
             continue
         seeds = sorted(s for s in by_seed if s is not None)
         results = [by_seed[s] for s in seeds]
-        conv = [convergence(r.get('curve', [])) for r in results]
+        conv = [run_convergence(r) for r in results]
         rows.append(
             dict(
                 name=name,
@@ -333,6 +333,26 @@ def main_rows(runs: Dict[str, Dict[Optional[int], dict]],
                 convergence=conv,
                 chosen=[r.get('chosen') for r in results]))
     return rows
+
+
+def run_convergence(result: dict) -> Optional[dict]:
+    """:func:`convergence` of a run's curve; for the OSDTW pipeline (one
+    curve per trained step) the worst step's, with the steps named."""
+    if 'curves' not in result:
+        return convergence(result.get('curve', []))
+    steps = {
+        step: convergence(curve)
+        for step, curve in result['curves'].items()
+    }
+    steps = {k: v for k, v in steps.items() if v is not None}
+    if not steps:
+        return None
+    worst = max(steps, key=lambda k: steps[k]['spread'])
+    return dict(
+        steps=steps,
+        worst_step=worst,
+        spread=steps[worst]['spread'],
+        converged=all(v['converged'] for v in steps.values()))
 
 
 def converged_text(conv: Sequence[Optional[dict]]) -> str:
