@@ -10,6 +10,8 @@ from .head_tail_split import (HeadTailSplit, split_head_tail, task_index_map,
                               task_num_classes, task_target)
 from .in_memory_images import InMemoryImages, split_loading_step
 from .long_tailed import (LongTailedDataset, long_tailed_counts,
+                          ordered_long_tailed_counts,
+                          split_long_tailed_indices,
                           select_long_tailed_indices)
 from .lt_benchmarks import ImageNetLT, PlacesLT
 from .sklearn_digits import SklearnDigits
@@ -19,5 +21,6 @@ __all__ = [
     'get_num_classes', 'load_class_counts', 'HeadTailSplit', 'split_head_tail',
     'task_index_map', 'task_num_classes', 'task_target', 'InMemoryImages',
     'split_loading_step', 'LongTailedDataset', 'long_tailed_counts',
-    'select_long_tailed_indices', 'ImageNetLT', 'PlacesLT', 'SklearnDigits'
+    'select_long_tailed_indices', 'ordered_long_tailed_counts',
+    'split_long_tailed_indices', 'ImageNetLT', 'PlacesLT', 'SklearnDigits'
 ]

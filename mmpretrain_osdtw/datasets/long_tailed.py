@@ -17,19 +17,35 @@ CIFAR-100-LT by LiVT, PaCo and DeiT-LT:
 ``n_max`` is the largest class size of the base dataset (5,000 for CIFAR-10,
 500 for CIFAR-100). CIFAR-10-LT keeps 12,406 / 13,996 / 20,431 images for
 imbalance ratio 100 / 50 / 10; CIFAR-100-LT keeps 10,847 / 12,608 / 19,573.
+
+Two options of :class:`LongTailedDataset` go beyond the protocol:
+
+- ``class_order``: which class gets which count. ``class_order[i]`` is the
+  class that keeps the ``i``-th count of the profile (``class_order[0]``
+  keeps ``n_max``); the shuffles still run class by class in label order
+  from the same generator, so the default (label order) is the protocol.
+- ``split='heldout'``: the images the subsampling LEFT OUT, up to
+  ``heldout_per_class`` of each class (the first ones of its shuffled
+  indices after the kept ones), e.g. a balanced validation set drawn from
+  the training images without touching the long-tailed training set. A
+  class with fewer left-out images gives all it has (at imbalance ratio 100
+  the largest CIFAR class keeps all of its images, so it gives none).
 """
 import copy
+import logging
 import math
 from numbers import Real
-from typing import List, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.dataset import BaseDataset, force_full_init
+from mmengine.logging import print_log
 from mmpretrain.registry import DATASETS
 
 from .class_counts import describe_dataset, get_labels, get_num_classes
 
 IMB_TYPES = ('exp', 'step')
+SPLITS = ('long_tailed', 'heldout')
 
 
 def long_tailed_counts(n_max: int,
@@ -112,6 +128,37 @@ def select_long_tailed_indices(labels: np.ndarray,
         ValueError: If a class has fewer samples than it must keep (the
             message names every such class).
     """
+    return split_long_tailed_indices(labels, counts, seed)[0]
+
+
+def split_long_tailed_indices(labels: np.ndarray,
+                              counts: np.ndarray,
+                              seed: int = 0,
+                              heldout_per_class: int = 0
+                              ) -> Tuple[np.ndarray, np.ndarray]:
+    """The kept indices (:func:`select_long_tailed_indices`) and up to
+    ``heldout_per_class`` left-out indices per class, from the same
+    shuffles.
+
+    The left-out indices of class ``c`` are the next ones of its shuffled
+    indices after the ``counts[c]`` kept ones, so they never overlap the
+    kept ones and do not depend on ``heldout_per_class`` beyond how many
+    are taken.
+
+    Args:
+        labels (np.ndarray): Class id of every base sample, shape ``(N,)``.
+        counts (np.ndarray): Samples to keep per class, length ``K``.
+        seed (int): Seed of the shuffles. Defaults to 0 (LDAM-DRW).
+        heldout_per_class (int): Left-out samples to take per class (fewer
+            where a class has fewer). Defaults to 0.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: ``int64`` kept and held-out base
+        indices, each class by class.
+
+    Raises:
+        ValueError: If a class has fewer samples than it must keep.
+    """
     labels = np.asarray(labels, dtype=np.int64)
     available = np.bincount(labels, minlength=len(counts))
     short = np.flatnonzero(available[:len(counts)] < counts)
@@ -121,12 +168,52 @@ def select_long_tailed_indices(labels: np.ndarray,
         raise ValueError(f'{len(short)} class(es) have too few samples for '
                          f'the long-tailed profile: {details}')
     rng = np.random.RandomState(seed)
-    kept = []
+    kept, heldout = [], []
     for class_id, num in enumerate(counts):
         idx = np.where(labels == class_id)[0]
         rng.shuffle(idx)
         kept.append(idx[:num])
-    return np.concatenate(kept).astype(np.int64)
+        heldout.append(idx[num:num + heldout_per_class])
+    return (np.concatenate(kept).astype(np.int64),
+            np.concatenate(heldout).astype(np.int64))
+
+
+def check_class_order(class_order: Optional[Sequence[int]],
+                      num_classes: int) -> np.ndarray:
+    """``class_order`` as an int64 permutation of ``0..K-1`` (label order
+    for None).
+
+    Raises:
+        ValueError: If it is not a permutation of the ``K`` class ids.
+    """
+    if class_order is None:
+        return np.arange(num_classes, dtype=np.int64)
+    order = np.asarray(list(class_order), dtype=np.int64)
+    if sorted(order.tolist()) != list(range(num_classes)):
+        raise ValueError(f'class_order must be a permutation of the '
+                         f'{num_classes} class ids 0..{num_classes - 1}, got '
+                         f'{list(class_order)}')
+    return order
+
+
+def ordered_long_tailed_counts(n_max: int,
+                               num_classes: int,
+                               imb_ratio: float,
+                               imb_type: str = 'exp',
+                               class_order: Optional[Sequence[int]] = None
+                               ) -> np.ndarray:
+    """:func:`long_tailed_counts` given to the classes in ``class_order``
+    (``class_order[i]`` keeps the ``i``-th count), in label order.
+
+    Example:
+        >>> ordered_long_tailed_counts(5000, 3, 100, class_order=[2, 0, 1])
+        array([500,  50, 5000])
+    """
+    profile = long_tailed_counts(n_max, num_classes, imb_ratio, imb_type)
+    order = check_class_order(class_order, num_classes)
+    counts = np.empty_like(profile)
+    counts[order] = profile
+    return counts
 
 
 @DATASETS.register_module()
@@ -144,6 +231,15 @@ class LongTailedDataset:
         imb_type (str): ``'exp'`` or ``'step'``. Defaults to ``'exp'``.
         seed (int): Seed of the per-class shuffles. Defaults to 0, which
             reproduces LDAM-DRW's CIFAR-LT subsets.
+        class_order (Sequence[int], optional): A permutation of the class
+            ids: ``class_order[i]`` keeps the ``i``-th count of the profile
+            (``class_order[0]`` the most images). Defaults to None (label
+            order, the protocol).
+        split (str): ``'long_tailed'`` (the kept samples, default) or
+            ``'heldout'`` (up to ``heldout_per_class`` of the samples the
+            subsampling left out, per class; see the module docstring).
+        heldout_per_class (int): Held-out samples per class of the
+            ``'heldout'`` split. Defaults to 100.
         lazy_init (bool): Whether to defer loading the base dataset and
             choosing the subset. Defaults to False.
 
@@ -159,10 +255,20 @@ class LongTailedDataset:
                  imb_ratio: float = 100.,
                  imb_type: str = 'exp',
                  seed: int = 0,
+                 class_order: Optional[Sequence[int]] = None,
+                 split: str = 'long_tailed',
+                 heldout_per_class: int = 100,
                  lazy_init: bool = False):
         _check_profile_args(imb_ratio, imb_type)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise TypeError(f'seed must be an int, got {type(seed).__name__}')
+        if split not in SPLITS:
+            raise ValueError(f'{type(self).__name__}: split must be one of '
+                             f'{SPLITS}, got {split!r}')
+        if isinstance(heldout_per_class, bool) or not isinstance(
+                heldout_per_class, (int, np.integer)) or heldout_per_class < 1:
+            raise ValueError(f'{type(self).__name__}: heldout_per_class must '
+                             f'be an int >= 1, got {heldout_per_class!r}')
         if isinstance(dataset, dict):
             dataset = DATASETS.build(dataset)
         if not hasattr(dataset, '__getitem__') or not hasattr(
@@ -173,6 +279,11 @@ class LongTailedDataset:
         self.imb_ratio = float(imb_ratio)
         self.imb_type = imb_type
         self.seed = int(seed)
+        self.class_order = None if class_order is None else [
+            int(c) for c in class_order
+        ]
+        self.split = split
+        self.heldout_per_class = int(heldout_per_class)
         self._fully_initialized = False
         if not lazy_init:
             self.full_init()
@@ -198,26 +309,54 @@ class LongTailedDataset:
         if len(labels) == 0:
             raise ValueError(f'{name} is empty')
         try:
-            counts = long_tailed_counts(
+            counts = ordered_long_tailed_counts(
                 int(base_counts.max()), num_classes, self.imb_ratio,
-                self.imb_type)
-            indices = select_long_tailed_indices(labels, counts, self.seed)
+                self.imb_type, self.class_order)
+            kept, heldout = split_long_tailed_indices(
+                labels, counts, self.seed,
+                self.heldout_per_class if self.split == 'heldout' else 0)
         except ValueError as err:
             raise ValueError(
                 f'{name} (n_max={base_counts.max()}) cannot give the '
                 f'{self.imb_type} profile with imb_ratio={self.imb_ratio}: '
                 f'{err}') from err
+        indices = kept if self.split == 'long_tailed' else heldout
         self._base_class_counts = base_counts.astype(np.int64)
-        self._class_counts = counts
-        self._indices = indices
+        self._long_tailed_counts = counts
         self._labels = labels[indices]
+        self._class_counts = np.bincount(
+            self._labels, minlength=num_classes).astype(np.int64)
+        self._indices = indices
         self._fully_initialized = True
+        if self.split == 'heldout':
+            self._warn_short_classes()
+
+    def _warn_short_classes(self) -> None:
+        """Log the classes that give fewer held-out samples than asked."""
+        short = np.flatnonzero(self._class_counts < self.heldout_per_class)
+        if len(short):
+            details = ', '.join(f'class {c}: {self._class_counts[c]}'
+                                for c in short)
+            print_log(
+                f'{type(self).__name__} (heldout): fewer than '
+                f'{self.heldout_per_class} left-out samples in {details} '
+                '(the long-tailed subset keeps the rest)',
+                logger='current',
+                level=logging.WARNING)
 
     @property
     @force_full_init
     def class_counts(self) -> np.ndarray:
-        """Samples per class of the long-tailed subset (length ``K``)."""
+        """Samples per class of this split (length ``K``): the long-tailed
+        counts, or the held-out ones."""
         return self._class_counts.copy()
+
+    @property
+    @force_full_init
+    def long_tailed_counts(self) -> np.ndarray:
+        """Samples per class of the long-tailed subset (length ``K``), for
+        either split."""
+        return self._long_tailed_counts.copy()
 
     @property
     @force_full_init
@@ -259,7 +398,8 @@ class LongTailedDataset:
         if not self._fully_initialized:
             return f'{head}\n    Haven\'t been initialized'
         return (f'{head}\n    imb_type: {self.imb_type}, imb_ratio: '
-                f'{self.imb_ratio}, seed: {self.seed}\n'
+                f'{self.imb_ratio}, seed: {self.seed}, split: {self.split}'
+                f', class_order: {self.class_order or "label order"}\n'
                 f'    number of samples: {len(self)} of '
                 f'{int(self._base_class_counts.sum())}\n'
                 f'    samples per class: max {self._class_counts.max()}, '

@@ -10,7 +10,8 @@ from mmpretrain.registry import DATASETS
 
 from mmpretrain_osdtw.datasets import (LongTailedDataset, get_class_counts,
                                        long_tailed_counts,
-                                       select_long_tailed_indices)
+                                       select_long_tailed_indices,
+                                       split_long_tailed_indices)
 
 
 def balanced_labels(num_classes, per_class):
@@ -278,3 +279,88 @@ def test_imb_ratio_too_large_for_dataset():
     with pytest.raises(ValueError, match='LabelOnlyDataset.*keep no sample'):
         LongTailedDataset(
             LabelOnlyDataset(balanced_labels(3, 4)), imb_ratio=10)
+
+
+# ------------------------------------------------ class order, held-out split
+def test_class_order_gives_the_counts_to_the_named_classes():
+    labels = balanced_labels(4, 50)
+    order = [2, 0, 3, 1]
+    dataset = LongTailedDataset(
+        LabelOnlyDataset(labels), imb_ratio=10, class_order=order)
+    profile = long_tailed_counts(50, 4, 10)
+    assert dataset.class_counts[order].tolist() == profile.tolist()
+    assert dataset.class_counts[2] == 50
+    assert np.bincount(dataset.get_gt_labels(),
+                       minlength=4).tolist() == dataset.class_counts.tolist()
+
+
+def test_label_class_order_is_the_protocol():
+    labels = balanced_labels(5, 40)
+    plain = LongTailedDataset(LabelOnlyDataset(labels), imb_ratio=8)
+    ordered = LongTailedDataset(
+        LabelOnlyDataset(labels), imb_ratio=8, class_order=range(5))
+    assert plain.indices.tolist() == ordered.indices.tolist()
+
+
+@pytest.mark.parametrize('order', [[0, 1, 1], [0, 1], [0, 1, 3]])
+def test_class_order_must_be_a_permutation(order):
+    with pytest.raises(ValueError, match='permutation'):
+        LongTailedDataset(
+            LabelOnlyDataset(balanced_labels(3, 10)),
+            imb_ratio=2,
+            class_order=order)
+
+
+def test_heldout_split_is_disjoint_balanced_and_deterministic():
+    labels = balanced_labels(4, 50)
+    counts = long_tailed_counts(50, 4, 10)  # [50, 23, 10, 5]
+    kept = LongTailedDataset(LabelOnlyDataset(labels), imb_ratio=10)
+    held = LongTailedDataset(
+        LabelOnlyDataset(labels),
+        imb_ratio=10,
+        split='heldout',
+        heldout_per_class=20)
+    again = LongTailedDataset(
+        LabelOnlyDataset(labels),
+        imb_ratio=10,
+        split='heldout',
+        heldout_per_class=20)
+    assert not set(kept.indices.tolist()) & set(held.indices.tolist())
+    # class 0 keeps all 50 of its samples: nothing is left out of it
+    expected = [min(20, 50 - int(n)) for n in counts]
+    assert held.class_counts.tolist() == expected == [0, 20, 20, 20]
+    assert held.long_tailed_counts.tolist() == counts.tolist()
+    assert held.indices.tolist() == again.indices.tolist()
+    gt = np.asarray(labels)[held.indices]
+    assert gt.tolist() == held.get_gt_labels().tolist()
+    # a larger held-out set extends the smaller one class by class
+    more = LongTailedDataset(
+        LabelOnlyDataset(labels),
+        imb_ratio=10,
+        split='heldout',
+        heldout_per_class=25)
+    for c in range(1, 4):
+        small = held.indices[gt == c].tolist()
+        assert more.indices[np.asarray(labels)[more.indices] ==
+                            c].tolist()[:20] == small
+    # the training subset does not change
+    assert len(kept) == int(counts.sum())
+
+
+def test_cifar10_lt_heldout_counts():
+    labels = balanced_labels(10, 5000)
+    kept, held = split_long_tailed_indices(
+        labels, long_tailed_counts(5000, 10, 100), 0, 100)
+    assert len(kept) == 12406
+    assert np.bincount(np.asarray(labels)[held], minlength=10).tolist() == \
+        [0] + [100] * 9
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(split='val'), 'split'),
+    (dict(split='heldout', heldout_per_class=0), 'heldout_per_class'),
+])
+def test_bad_split_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        LongTailedDataset(
+            LabelOnlyDataset(balanced_labels(3, 10)), imb_ratio=2, **kwargs)

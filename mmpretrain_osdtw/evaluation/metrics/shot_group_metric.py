@@ -14,6 +14,13 @@ from mmpretrain_osdtw.utils.head_tail import split_head_tail
 
 CountsLike = Union[str, Sequence[int], np.ndarray]
 TASK_NAMES = ('head', 'tail')
+#: What ``pred_score`` holds, for the test NLL: ``'softmax'`` (K-way
+#: softmax probabilities) or ``'sigmoid'`` (one sigmoid per class).
+NLL_KINDS = (None, 'softmax', 'sigmoid')
+#: Scores are clipped into [_TINY, 1 - _EPS32] before taking logs: float32
+#: sigmoids round to exactly 1 above a logit of about 16.6.
+_TINY = 1e-30
+_EPS32 = 2.0**-24
 MISSING_COUNTS_HINT = (
     'add `dict(type=\'ClassCountsHook\')` to `custom_hooks` or pass '
     '`class_counts=` (a list or a JSON path) to ShotGroupMetric')
@@ -78,6 +85,16 @@ class ShotGroupMetric(BaseMetric):
       outputs without ``pred_score``).
     - ``per_class_acc``: list of ``K`` per-class accuracies (when
       ``with_per_class``).
+    - ``nll`` (with ``nll`` set): mean test negative log-likelihood per
+      sample, in nats, of the model's own likelihood, from ``pred_score``:
+      ``'softmax'``: ``-log p_y`` of the K-way softmax scores;
+      ``'sigmoid'``: the SUM over the K classes of
+      ``BCE-with-logits(z_c + nll_tau * log_odds_c, y_c)``, where ``z`` are
+      the raw logits recovered from the sigmoid scores and ``log_odds_c =
+      log pi_c - log(1 - pi_c)`` the training prior odds (the likelihood the
+      logit-adjusted BCE trains and the OSDTW Fisher statistics use).
+    - ``nll_raw`` (``'sigmoid'`` only): the same sum without the prior
+      shift (the Bernoulli likelihood of the test-time scores).
 
     A class without evaluation samples has ``nan`` in ``per_class_acc`` and
     is left out of every mean; a group whose classes have no evaluation
@@ -98,6 +115,16 @@ class ShotGroupMetric(BaseMetric):
         few_thr (float): Few-shot threshold. Defaults to 20.
         with_per_class (bool): Whether to return ``per_class_acc`` (long
             lists end up in the log). Defaults to True.
+        nll (str, optional): What ``pred_score`` holds, to compute the test
+            NLL: ``'softmax'`` (``VisionTransformerClsHead``,
+            ``LogitAdjustedCEHead``: softmax of the raw logits) or
+            ``'sigmoid'`` (``LogitAdjustedBCEHead``, the OSDTW models:
+            sigmoid of the raw logits, 0 for classes a model does not
+            score). Defaults to None (no NLL). Scores are clipped to
+            ``[1e-30, 1 - 2^-24]`` before the logs (float32 sigmoids of
+            logits above about 16.6 are exactly 1), which bounds each term.
+        nll_tau (float): The prior shift of the ``'sigmoid'`` likelihood
+            (the loss's ``tau``). Defaults to 1.0.
         collect_device (str): ``'cpu'`` or ``'gpu'``, for gathering results
             across ranks. Defaults to ``'cpu'``.
         prefix (str, optional): Prefix of the keys. Defaults to None, which
@@ -121,6 +148,8 @@ class ShotGroupMetric(BaseMetric):
                  many_thr: float = 100,
                  few_thr: float = 20,
                  with_per_class: bool = True,
+                 nll: Optional[str] = None,
+                 nll_tau: float = 1.0,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None) -> None:
@@ -134,6 +163,11 @@ class ShotGroupMetric(BaseMetric):
             raise ValueError(f'ShotGroupMetric: few_thr={few_thr} must not '
                              f'exceed many_thr={many_thr}')
         self.with_per_class = with_per_class
+        if nll not in NLL_KINDS:
+            raise ValueError(f'ShotGroupMetric: nll must be one of '
+                             f'{NLL_KINDS}, got {nll!r}')
+        self.nll = nll
+        self.nll_tau = float(nll_tau)
         self.class_counts: Optional[np.ndarray] = None
         if class_counts is not None:
             self.set_class_counts(class_counts)
@@ -165,6 +199,9 @@ class ShotGroupMetric(BaseMetric):
         self._task_mask = torch.zeros(2, len(counts), dtype=torch.bool)
         self._task_mask[0, torch.as_tensor(head_ids)] = True
         self._task_mask[1, torch.as_tensor(tail_ids)] = True
+        prior = torch.as_tensor(counts, dtype=torch.float64)
+        prior = prior / prior.sum()
+        self._log_prior_odds = torch.log(prior) - torch.log1p(-prior)
         sizes = '/'.join(str(len(v)) for v in self.groups.values())
         print_log(
             f'ShotGroupMetric: {len(counts)} classes, many/medium/few = '
@@ -237,8 +274,37 @@ class ShotGroupMetric(BaseMetric):
                         f'classes, the class counts have {self.num_classes}')
                 pred = int(score.argmax())
                 task_pred = self._task_prediction(score, gt)
-            self.results.append(
-                dict(gt_label=gt, pred_label=pred, task_pred_label=task_pred))
+            result = dict(
+                gt_label=gt, pred_label=pred, task_pred_label=task_pred)
+            if self.nll is not None:
+                if score is None:
+                    raise ValueError(
+                        f'ShotGroupMetric(nll={self.nll!r}) needs the '
+                        'pred_score of every sample')
+                result.update(self.sample_nll(score, gt))
+            self.results.append(result)
+
+    def sample_nll(self, score: torch.Tensor, gt: int) -> Dict[str, float]:
+        """The test NLL terms of one sample (see the class docstring).
+
+        Args:
+            score (torch.Tensor): The sample's ``pred_score``, ``(K,)``.
+            gt (int): Its class.
+
+        Returns:
+            dict: ``{'nll': ...}``, plus ``'nll_raw'`` for ``'sigmoid'``.
+        """
+        score = score.to(torch.float64).clamp(_TINY, 1.0 - _EPS32)
+        if self.nll == 'softmax':
+            return dict(nll=float(-torch.log(score[gt])))
+        logits = torch.log(score) - torch.log1p(-score)
+        target = torch.zeros_like(logits)
+        target[gt] = 1.0
+        adjusted = logits + self.nll_tau * self._log_prior_odds
+        bce = torch.nn.functional.binary_cross_entropy_with_logits
+        return dict(
+            nll=float(bce(adjusted, target, reduction='sum')),
+            nll_raw=float(bce(logits, target, reduction='sum')))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, object]:
         """Compute the accuracies from the gathered per-sample results.
@@ -276,6 +342,9 @@ class ShotGroupMetric(BaseMetric):
             if (task_pred[mine] >= 0).any():
                 metrics[f'{task}_task_acc'] = float(
                     100.0 * np.mean(task_pred[mine] == gt[mine]))
+        for key in ('nll', 'nll_raw'):
+            if key in results[0]:
+                metrics[key] = float(np.mean([r[key] for r in results]))
         if self.with_per_class:
             metrics['per_class_acc'] = per_class.tolist()
         return metrics

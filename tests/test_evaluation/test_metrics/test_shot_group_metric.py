@@ -289,3 +289,67 @@ def test_ddp_results_equal_single_process(tmp_path):
     # counting the padded copy of sample 0 would also change the result
     padded_all = [samples[i] for i in range(NUM_DDP_SAMPLES)] + [samples[0]]
     assert run_metric(padded_all)['lt/top1'] != expected['lt/top1']
+
+
+# ---------------------------------------------------------------- test NLL
+def _head_samples(head, feats, labels):
+    samples = [DataSample().set_gt_label(int(y)) for y in labels]
+    return samples, [s.to_dict() for s in head.predict((feats, ), samples)]
+
+
+def _nll_metric(kind, counts):
+    metric = ShotGroupMetric(
+        class_counts=counts, nll=kind, with_per_class=False)
+    return metric
+
+
+def test_softmax_nll_is_the_cross_entropy_of_the_logits():
+    from mmpretrain.models.heads import VisionTransformerClsHead
+    torch.manual_seed(0)
+    counts = [40, 20, 10, 5]
+    head = VisionTransformerClsHead(num_classes=4, in_channels=8)
+    torch.nn.init.normal_(head.layers.head.weight, std=2.0)
+    feats, labels = torch.randn(16, 8), torch.randint(0, 4, (16, ))
+    _, outs = _head_samples(head, feats, labels)
+    metric = _nll_metric('softmax', counts)
+    metric.process(None, outs)
+    got = metric.evaluate(16)['lt/nll']
+    want = torch.nn.functional.cross_entropy(head((feats, )), labels)
+    assert got == pytest.approx(float(want), rel=1e-5)
+
+
+def test_sigmoid_nll_is_the_logit_adjusted_bce_the_head_trains():
+    from mmpretrain_osdtw.models.heads import LogitAdjustedBCEHead
+    torch.manual_seed(1)
+    counts = [40, 20, 10, 5]
+    head = LogitAdjustedBCEHead(
+        num_classes=4, in_channels=8, class_counts=counts)
+    torch.nn.init.normal_(head.layers.head.weight, std=1.0)
+    feats, labels = torch.randn(16, 8), torch.randint(0, 4, (16, ))
+    samples, outs = _head_samples(head, feats, labels)
+    metric = _nll_metric('sigmoid', counts)
+    metric.process(None, outs)
+    result = metric.evaluate(16)
+    # the head's own training loss (sum over classes, batch mean), no
+    # Mixup and no smoothing here: the same likelihood
+    with torch.no_grad():
+        loss = head.loss((feats, ), samples)['loss']
+    assert result['lt/nll'] == pytest.approx(float(loss), rel=1e-5)
+    target = torch.nn.functional.one_hot(labels, 4).float()
+    raw = torch.nn.functional.binary_cross_entropy_with_logits(
+        head((feats, )), target, reduction='sum') / 16
+    assert result['lt/nll_raw'] == pytest.approx(float(raw), rel=1e-5)
+
+
+def test_nll_is_left_out_unless_asked_and_checks_its_kind():
+    result = run_metric(HAND_SAMPLES)
+    assert 'lt/nll' not in result and 'lt/nll_raw' not in result
+    with pytest.raises(ValueError, match='nll must be one of'):
+        ShotGroupMetric(class_counts=COUNTS, nll='bce')
+
+
+def test_saturated_sigmoid_scores_give_finite_nll():
+    metric = _nll_metric('sigmoid', [30, 20, 10])
+    metric.process(None, as_dicts([(0, [1.0, 1.0, 0.0])]))
+    value = metric.evaluate(1)['lt/nll']
+    assert math.isfinite(value) and value > 10

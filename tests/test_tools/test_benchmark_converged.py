@@ -1,0 +1,259 @@
+"""The converged benchmark's pure parts (tools/benchmark/converged): the
+job list, the ledger reads, resumable execution of trivial commands, the
+aggregation, convergence, Spearman and regret. No training."""
+import json
+import math
+import os.path as osp
+import sys
+
+import pytest
+
+from mmpretrain_osdtw.engine.runner.stage_runner import PIPELINE_STEPS
+from mmpretrain_osdtw.engine.runner.step_ledger import StepLedger
+from tools.benchmark.converged import cli, results
+from tools.benchmark.converged.execute import Executor
+from tools.benchmark.converged.jobs import (METHODS, Job, Protocol, Settings,
+                                            Step, check_names_unique)
+
+
+def make_protocol(tmp_path, **kwargs):
+    kwargs.setdefault('seeds', [0, 1])
+    settings = Settings(
+        work_root=str(tmp_path / 'work'),
+        out_dir=str(tmp_path / 'out'),
+        python='python',
+        **kwargs)
+    return Protocol(settings)
+
+
+# ------------------------------------------------------------------ jobs
+def test_job_list_covers_the_protocol(tmp_path):
+    protocol = make_protocol(tmp_path)
+    jobs = protocol.jobs()
+    check_names_unique(jobs)
+    keys = [j.key for j in jobs]
+    assert keys[0] == 'mgp' and jobs[0].threads == 2
+    per_seed = 1 + len(METHODS) + 3  # pipeline, methods, three searches
+    ablation = 5 + 4 * 5  # stage 2 per weight, the 4 x 5 grid
+    assert len(jobs) == 1 + 2 * per_seed + ablation
+    # the first seed's ablation comes before the second seed's main table
+    assert keys.index('seed0/grid_C6_w0.90') < keys.index('seed1/osdtw')
+    assert not any(k.startswith('seed1/grid') for k in keys)
+    # every fine-tuning waits for the MGP checkpoint, except from scratch
+    mgp = protocol.s.mgp_checkpoint
+    by_key = {j.key: j for j in jobs}
+    assert by_key['seed0/bal-bce'].deps == (mgp, )
+    assert by_key['seed0/bal-bce_scratch'].deps == ()
+    assert by_key['seed0/grid_C0_w0.10'].deps == tuple(
+        protocol.ledger(0).done_path(f'stage1_{t}') for t in ('head', 'tail'))
+    assert protocol.stage2_result(0, 0.1) in by_key['seed0/grid_C4_w0.10'].deps
+
+
+def test_environment_carries_the_setting(tmp_path):
+    protocol = make_protocol(
+        tmp_path, imb_ratio=50, class_order=[9, 8, 7, 6, 5, 4, 3, 2, 1, 0])
+    env = protocol.s.env()
+    assert env['OSDTW_BENCH_IMB_RATIO'] == '50'
+    assert env['OSDTW_BENCH_CLASS_ORDER'] == '[9,8,7,6,5,4,3,2,1,0]'
+    assert env['OSDTW_BENCH_MGP_CKPT'].endswith('mgp/epoch_200.pth')
+    argv = protocol.mgp_job().steps()[0].command()
+    assert 'train_dataloader.dataset.imb_ratio=50' in argv
+    assert 'train_dataloader.dataset.class_order=[9,8,7,6,5,4,3,2,1,0]' in \
+        argv
+
+
+def test_mgp_command_is_the_protocol_command(tmp_path):
+    protocol = make_protocol(tmp_path)
+    argv = protocol.mgp_job().steps()[0].command()
+    assert argv == [
+        'python', 'tools/train.py',
+        'configs/mgp/cifar10_lt/mae_vit-mini-p8_1xb256-coslr-200e.py',
+        '--work-dir', protocol.s.mgp_dir, '--resume'
+    ]
+
+
+def test_train_job_tests_on_test_and_validation(tmp_path):
+    protocol = make_protocol(tmp_path)
+    job = protocol.train_job(0, 'more_bal-bce')
+    steps = job.steps()
+    assert [s.label for s in steps] == ['train', 'test', 'val']
+    assert steps[1].env['OSDTW_BENCH_EVAL_SPLIT'] == 'test'
+    assert steps[2].env['OSDTW_BENCH_EVAL_SPLIT'] == 'heldout'
+    test = steps[1].command()
+    # MORE is tested as its merged plain model, with the Bal-BCE config
+    assert test[2].endswith('vit-d96-p8_bal-bce.py')
+    assert test[3].endswith('merged.pth')
+
+
+def fake_pipeline(protocol, seed=0):
+    """A pipeline work dir whose stage-1 and Fisher steps are done."""
+    ledger = StepLedger(protocol.run_dir(seed, 'osdtw'), PIPELINE_STEPS)
+    arts = {
+        'stage1_head':
+        dict(checkpoint='stage1_head/epoch_2.pth', fisher='stage1_head/f.pth'),
+        'stage1_tail':
+        dict(checkpoint='stage1_tail/epoch_2.pth', fisher='stage1_tail/f.pth'),
+        'fisher_cross':
+        dict(cross='fisher_cross/fisher_cross.pth'),
+    }
+    for step, artifacts in arts.items():
+        absolute = {k: ledger.absolute(v) for k, v in artifacts.items()}
+        for path in absolute.values():
+            open_touch(path)
+        ledger.mark_done(step, dict(step=step), absolute, 1.5)
+    return ledger
+
+
+def open_touch(path):
+    import os
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write('x')
+
+
+def test_grid_and_search_commands_read_the_ledger(tmp_path):
+    protocol = make_protocol(tmp_path)
+    ledger = fake_pipeline(protocol)
+    job = protocol.grid_job(0, 0, 0.3)
+    assert all(osp.isfile(d) for d in job.deps)
+    steps = job.steps()
+    assert [s.label for s in steps] == [
+        'assemble', 'assembled_test', 'refine', 'test', 'val'
+    ]
+    assemble = steps[0].command()
+    head = ledger.artifact('stage1_head', 'checkpoint')
+    assert assemble[assemble.index('--stage1-head') + 1] == head
+    assert '--stage2' not in assemble  # C = 0 needs no stage 2
+    refine = steps[2].command()
+    assert '--resume' not in refine
+    assert any(a.startswith('load_from=') for a in refine)
+    assert 'model.shared_depth=0' in refine
+    search = protocol.search_job(0, 'raw').steps()[0].command()
+    assert search[2] == ledger.artifact('stage1_head', 'fisher')
+    assert search[search.index('--mismatch') + 1] == 'raw'
+
+
+# -------------------------------------------------------------- execution
+def test_executor_runs_skips_and_reports(tmp_path):
+    protocol = make_protocol(tmp_path)
+    marker = tmp_path / 'ran.txt'
+
+    def job(name, deps=(), code='pass'):
+        return Job(
+            name, 0, 'train', tuple(deps),
+            lambda: [Step('train', [sys.executable, '-c', code])],
+            lambda sec: dict(name=name, seconds=sec))
+
+    first = job(
+        'a',
+        code=f'import os; open({str(marker)!r}, "a").write('
+        'os.environ["X"] + os.environ["OMP_NUM_THREADS"])')
+    first_steps = first.steps
+    first.steps = lambda: [
+        Step(s.label, s.argv, dict(X='a')) for s in first_steps()
+    ]
+    second = job('b', deps=[protocol.result_path(first)])
+    broken = job('c', code='raise SystemExit(3)')
+    blocked = job('d', deps=[str(tmp_path / 'never')])
+    run = Executor([first, second, broken, blocked], protocol.result_path,
+                   str(tmp_path / 'logs'), 2, dict(X='common'),
+                   str(tmp_path), 0.05,
+                   log=lambda m: None)
+    assert run.run() == 1
+    assert run.state == dict(
+        zip(['seed0/a', 'seed0/b', 'seed0/c', 'seed0/d'],
+            ['done', 'done', 'failed', 'pending']))
+    with open(protocol.result_path(second)) as f:
+        assert json.load(f)['name'] == 'b'
+    # a rerun skips what has a result JSON
+    again = Executor([first], protocol.result_path, str(tmp_path / 'logs'),
+                     2, {}, str(tmp_path), 0.05, log=lambda m: None)
+    assert again.run() == 0
+    assert marker.read_text() == 'a1'
+
+
+# ----------------------------------------------------------- aggregation
+def test_convergence_window():
+    flat = [[e, 80.0 + (0.1 if e % 2 else 0)] for e in range(1, 21)]
+    assert results.convergence(flat)['converged']
+    assert results.convergence(flat)['window'] == [16, 20]
+    rising = [[e, 50.0 + e] for e in range(1, 21)]
+    assert not results.convergence(rising)['converged']
+    pipeline = results.run_convergence(
+        dict(curves=dict(stage1_head=flat, stage2=rising, refine=[])))
+    assert not pipeline['converged'] and pipeline['worst_step'] == 'stage2'
+    assert results.run_convergence(dict(curve=flat))['converged']
+    assert results.convergence([[1, 3.0]]) is None
+
+
+def test_spearman_and_regret():
+    assert results.spearman([1, 2, 3], [3, 2, 1]) == -1.0
+    assert results.spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(
+        0.9486832980505138)
+    assert math.isnan(results.spearman([1, 1, 1], [1, 2, 3]))
+    errors = {(0, 0.5): 20.0, (6, 0.5): 18.0}
+    assert results.regret(errors, (0, 0.5)) == 2.0
+    assert results.argmin_point({(0, 0.3): 1.0, (6, 0.7): 1.0}) == (6, 0.7)
+
+
+def cell(top1, nll, val):
+    return dict(
+        metrics=dict(top1=top1),
+        assembled_metrics=dict(nll=nll),
+        val_metrics=dict(top1=val))
+
+
+def test_grid_analysis_ranks_and_choices():
+    cells = {
+        (0, 0.3): cell(70.0, 3.0, 71.0),
+        (0, 0.7): cell(72.0, 2.5, 70.0),
+        (6, 0.3): cell(75.0, 2.0, 74.0),
+        (6, 0.7): cell(74.0, 2.2, 76.0),
+    }
+    w_grid = [0.3, 0.5, 0.7]
+    # proxy rows C = 0..6; ordered like the NLL
+    proxy = [[3.0, 0, 2.5]] + [[9, 9, 9]] * 5 + [[2.0, 0, 2.2]]
+    a = results.grid_analysis(cells, w_grid, proxy)
+    assert a['spearman_proxy_nll'] == 1.0
+    assert a['proxy_choice'] == [6, 0.3]
+    assert a['test_best'] == [6, 0.3] and a['proxy_regret'] == 0.0
+    assert a['val_choice'] == [6, 0.7]
+    assert a['val_choice_error'] == pytest.approx(26.0)
+    # two weights per depth: too few points for a rank correlation
+    assert sorted(a['within_C_proxy_nll']) == ['0', '6']
+    assert all(math.isnan(v) for v in a['within_C_proxy_nll'].values())
+
+
+def test_load_runs_and_main_table(tmp_path):
+    out = tmp_path / 'out'
+    for seed, top1 in ((0, 80.0), (1, 82.0)):
+        path = out / 'runs' / f'seed{seed}' / 'bal-bce.json'
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            json.dumps(
+                dict(
+                    metrics=dict(top1=top1, nll=0.5),
+                    val_metrics=dict(top1=top1 - 1),
+                    curve=[[e, top1] for e in range(1, 6)],
+                    wall_s=100.0)))
+    (out / 'runs' / 'mgp.json').write_text(json.dumps(dict(epochs=200)))
+    runs = results.load_runs(str(out))
+    assert set(runs) == {'bal-bce', 'mgp'} and None in runs['mgp']
+    rows = results.main_rows(runs, [('bal-bce', 'Bal-BCE'), ('ce', 'CE')])
+    assert len(rows) == 1 and rows[0]['seeds'] == [0, 1]
+    table = results.markdown_main_table(rows, expected_seeds=3)
+    assert '| Bal-BCE | 2 (incomplete) | 81.0 ± 1.4 |' in table
+    assert table.rstrip().endswith('| yes |')
+
+
+def test_command_line_tags_and_class_order():
+    assert cli.parse_class_order('reversed') == list(range(9, -1, -1))
+    assert cli.parse_class_order(None) is None
+    with pytest.raises(Exception, match='permutation'):
+        cli.parse_class_order('0,1,2')
+    args = cli.parse_args(['run', '--imb-ratio', '50', '--epochs', '4'])
+    assert args.work_root == osp.join('work_dirs', 'converged', 'ir50_e4')
+    assert args.refine_epochs == 1 and args.ablation_seeds == [0]
+    args = cli.parse_args(['aggregate'])
+    assert args.out == osp.join('docs', 'benchmarks', 'converged', 'ir100')
+    assert args.refine_epochs == 6

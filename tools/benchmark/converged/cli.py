@@ -1,0 +1,275 @@
+"""Command line of the converged benchmark.
+
+::
+
+    python -m tools.benchmark.converged run --seeds 0 1 2 --jobs 2
+    python -m tools.benchmark.converged aggregate
+    python -m tools.benchmark.converged run --imb-ratio 50
+    python -m tools.benchmark.converged run --class-order 9,8,7,6,5,4,3,2,1,0
+
+``run`` runs every job whose result JSON is missing (rerun it after an
+interruption: it continues), then aggregates. Runs go under
+``--work-root`` (default ``work_dirs/converged/<tag>``, MGP in its ``mgp``
+folder), the per-run result JSONs to ``--out/runs`` (default
+``docs/benchmarks/converged/<tag>``, to commit as they finish) and the
+aggregate next to them (``summary.json``, ``tables.md``, plots). ``<tag>``
+is ``ir<R>``, plus ``_order<...>`` for another class order and ``_e<E>``
+for other epochs.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+import time
+from typing import List, Optional
+
+from mmpretrain_osdtw.utils import atomic_json_dump, atomic_write_text
+from .execute import Executor, pending_jobs
+from .jobs import (METHODS, MISMATCHES, NUM_LAYERS, OSDTW_LABEL, Protocol,
+                   Settings, check_names_unique)
+from .plots import plot_curves, plot_grid
+from .results import (ablation_summary, load_runs, main_rows,
+                      markdown_ablation, markdown_main_table, mean_std,
+                      mgp_wall_time)
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))))
+DEFAULT_EPOCHS = 20
+
+
+def parse_class_order(text: Optional[str]) -> Optional[List[int]]:
+    """``'9,8,...,0'`` or ``'reversed'`` -> a list (None: label order)."""
+    if text is None or text == 'label':
+        return None
+    if text == 'reversed':
+        return list(range(9, -1, -1))
+    try:
+        order = [int(c) for c in text.split(',')]
+    except ValueError:
+        order = []
+    if sorted(order) != list(range(10)):
+        raise argparse.ArgumentTypeError(
+            f'--class-order must be a permutation of 0..9 (comma-separated) '
+            f'or "reversed", got {text!r}')
+    return order
+
+
+def tag_of(imb_ratio: int, class_order: Optional[List[int]],
+           epochs: int) -> str:
+    """The folder name of a setting, e.g. ``ir100``, ``ir50_order9876543210``,
+    ``ir100_e2``."""
+    tag = f'ir{imb_ratio}'
+    if class_order is not None:
+        tag += '_order' + ''.join(str(c) for c in class_order)
+    if epochs != DEFAULT_EPOCHS:
+        tag += f'_e{epochs}'
+    return tag
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description='The converged CIFAR-10-LT benchmark (issue 11)')
+    sub = parser.add_subparsers(dest='command', required=True)
+    for name in ('run', 'aggregate', 'list'):
+        p = sub.add_parser(name)
+        p.add_argument('--imb-ratio', type=int, default=100)
+        p.add_argument(
+            '--class-order',
+            type=parse_class_order,
+            default=None,
+            help='which class gets the most images: a permutation of 0..9 '
+            '(the first gets n_max) or "reversed"; default label order')
+        p.add_argument(
+            '--epochs',
+            type=int,
+            default=DEFAULT_EPOCHS,
+            help='epochs per training run (default 20; refinement: '
+            '--refine-epochs)')
+        p.add_argument(
+            '--refine-epochs',
+            type=int,
+            default=None,
+            help='decoder refinement epochs (default 30 %% of --epochs, '
+            'at least 1: 6 for 20)')
+        p.add_argument('--mgp-epochs', type=int, default=200)
+        p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+        p.add_argument(
+            '--ablation-seeds',
+            type=int,
+            nargs='+',
+            default=None,
+            help='seeds of the w_A sweep and the grid (default: the first '
+            'seed)')
+        p.add_argument(
+            '--methods',
+            nargs='+',
+            default=list(METHODS) + ['osdtw'],
+            choices=list(METHODS) + ['osdtw'])
+        p.add_argument(
+            '--weights', type=float, nargs='+',
+            default=[0.1, 0.3, 0.5, 0.7, 0.9])
+        p.add_argument(
+            '--depths', type=int, nargs='+', default=[0, 2, 4, 6])
+        p.add_argument('--work-root', default=None)
+        p.add_argument('--out', default=None)
+    run = sub.choices['run']
+    run.add_argument(
+        '--jobs',
+        type=int,
+        default=2,
+        help='CPU threads in use at once: single-thread runs at a time '
+        '(MGP takes 2 and runs alone); default 2')
+    run.add_argument('--no-aggregate', dest='aggregate',
+                     action='store_false')
+    return parser
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.imb_ratio < 1:
+        parser.error(f'--imb-ratio must be >= 1, got {args.imb_ratio}')
+    if args.epochs < 2:
+        parser.error('--epochs must be >= 2 (one warm-up epoch, then the '
+                     'cosine schedule)')
+    if args.refine_epochs is None:
+        args.refine_epochs = max(1, round(0.3 * args.epochs))
+    bad = [c for c in args.depths if not 0 <= c <= NUM_LAYERS]
+    if bad:
+        parser.error(f'--depths {bad[0]} is outside 0..{NUM_LAYERS}')
+    if args.ablation_seeds is None:
+        args.ablation_seeds = args.seeds[:1]
+    tag = tag_of(args.imb_ratio, args.class_order, args.epochs)
+    if args.work_root is None:
+        args.work_root = osp.join('work_dirs', 'converged', tag)
+    if args.out is None:
+        args.out = osp.join('docs', 'benchmarks', 'converged', tag)
+    return args
+
+
+def settings_of(args: argparse.Namespace) -> Settings:
+    return Settings(
+        work_root=args.work_root,
+        out_dir=args.out,
+        seeds=list(args.seeds),
+        ablation_seeds=list(args.ablation_seeds),
+        imb_ratio=args.imb_ratio,
+        class_order=args.class_order,
+        epochs=args.epochs,
+        refine_epochs=args.refine_epochs,
+        mgp_epochs=args.mgp_epochs,
+        weights=list(args.weights),
+        depths=list(args.depths),
+        methods=list(args.methods))
+
+
+def aggregate(settings: Settings, expected_seeds: int) -> str:
+    """Write ``summary.json``, ``tables.md`` and the plots from the result
+    JSONs that exist; return the tables' text."""
+    out = settings.out_dir
+    runs = load_runs(out)
+    methods = [(m, METHODS[m][0]) for m in METHODS] + [('osdtw',
+                                                        OSDTW_LABEL)]
+    rows = main_rows(runs, methods)
+    ablation = ablation_summary(runs, MISMATCHES)
+    mgp = runs.get('mgp', {}).get(None)
+    curves = {r['label']: [runs[r['name']][s].get('curve', [])
+                           for s in r['seeds']] for r in rows}
+    osdtw = runs.get('osdtw', {})
+    for step in ('stage1_head', 'stage1_tail', 'stage2', 'refine'):
+        got = [r['curves'].get(step, []) for r in osdtw.values()]
+        if any(got):
+            curves[f'OSDTW {step}'] = got
+    plot_curves(curves, osp.join(out, 'curves.png'))
+    text = [
+        f'# Converged CIFAR-10-LT benchmark: IR {settings.imb_ratio}, class '
+        f'order {settings.class_order or "label order"}, {settings.epochs} '
+        f'epochs per training run ({settings.refine_epochs} refinement)', '',
+        'Test set (balanced, 10,000 images), %; mean ± std over seeds. '
+        '"val top-1": the validation set (100 left-out training images per '
+        'class; class 0 has none at IR 100). Test NLL: nats per image, see '
+        'docs/benchmarks/converged.md (softmax and sigmoid rows are '
+        'different likelihoods).', '',
+        markdown_main_table(rows, expected_seeds), ''
+    ]
+    if mgp is not None:
+        text += [f'MGP: {mgp["epochs"]} epochs, elapsed '
+                 f'{mgp.get("elapsed_s")} s (from its first log folder to '
+                 'its last checkpoint).', '']
+    for r in osdtw.values():
+        text.append(f'OSDTW seed {r["seed"]}: chosen C = '
+                    f'{r["chosen"]["shared_depth"]}, w_A = '
+                    f'{r["chosen"]["head_weight"]:.2f}; rows: ' + '; '.join(
+                        f'{k}: {v.get("top1", float("nan")):.1f}'
+                        for k, v in r['rows'].items()))
+    text += ['', '## Ablations', '', markdown_ablation(ablation), '']
+    for seed, entry in ablation.items():
+        png = f'grid_seed{seed}.png'
+        if plot_grid(entry['analysis'], osp.join(out, png),
+                     f'seed {seed}: measured grid and proxy'):
+            text.append(f'![grid seed {seed}]({png})')
+    text.append('![curves](curves.png)')
+    body = '\n'.join(text) + '\n'
+    atomic_json_dump(
+        dict(
+            settings=dict(
+                imb_ratio=settings.imb_ratio,
+                class_order=settings.class_order,
+                epochs=settings.epochs,
+                refine_epochs=settings.refine_epochs,
+                mgp_epochs=settings.mgp_epochs),
+            main=[
+                dict(
+                    name=r['name'],
+                    label=r['label'],
+                    seeds=r['seeds'],
+                    convergence=r['convergence'],
+                    chosen=r['chosen'],
+                    wall_s=mean_std(r['wall'])[:2],
+                    **{
+                        k: mean_std([m.get(k) for m in r['metrics']])[:2]
+                        for k in ('top1', 'many', 'medium', 'few',
+                                  'head_acc', 'tail_acc', 'nll', 'nll_raw')
+                    },
+                    val_top1=mean_std(
+                        [m.get('top1') for m in r['val_metrics']])[:2])
+                for r in rows
+            ],
+            ablation=ablation,
+            mgp=mgp), osp.join(out, 'summary.json'))
+    atomic_write_text(body, osp.join(out, 'tables.md'))
+    return body
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    os.chdir(REPO)
+    settings = settings_of(args)
+    protocol = Protocol(settings)
+    jobs = protocol.jobs()
+    check_names_unique(jobs)
+    if args.command == 'list':
+        todo = {j.key for j in pending_jobs(jobs, protocol.result_path)}
+        for job in jobs:
+            state = 'todo' if job.key in todo else 'done'
+            print(f'{state}  {job.key}  deps={list(job.deps)}')
+        return 0
+    if args.command == 'aggregate':
+        print(aggregate(settings, len(args.seeds)))
+        return 0
+    os.makedirs(settings.out_dir, exist_ok=True)
+    atomic_json_dump(
+        dict(argv=sys.argv, started=time.strftime('%Y-%m-%d %H:%M:%S'),
+             env=settings.env()),
+        osp.join(settings.out_dir, 'last_run.json'))
+    code = Executor(
+        jobs,
+        protocol.result_path,
+        osp.join(protocol.root, 'logs'),
+        args.jobs,
+        settings.env(),
+        cwd=REPO).run()
+    if args.aggregate:
+        print(aggregate(settings, len(args.seeds)))
+    return code

@@ -1,0 +1,571 @@
+"""The converged CIFAR-10-LT benchmark's protocol, as data: its jobs.
+
+A :class:`Job` names one run of the protocol: its commands (built when its
+inputs exist, since they read checkpoints other jobs wrote), the files it
+waits for, the CPU threads it takes and how its result JSON is made from
+what its commands wrote. :class:`Protocol` lists every job of one setting
+(:class:`Settings`), in priority order. Nothing here runs anything
+(:mod:`.execute` does); the result JSONs are read back by :mod:`.results`.
+
+Jobs (``name``; per seed unless said otherwise):
+
+- ``mgp`` (once): MGP pretraining, ``tools/train.py`` of the MGP config
+  with ``--work-dir <root>/mgp`` (2 threads, alone). A finished checkpoint
+  is reused as it is; a run that is still writing its log is waited for.
+- ``ce``, ``la-ce``, ``bal-bce``, ``more_bal-bce``, ``bal-bce_scratch``:
+  one training (test-set monitor every epoch), then the test set and the
+  validation (held-out) set; MORE is tested as its merged plain model.
+- ``osdtw``: the whole pipeline (``osdtw_pipeline.py``), then its refined
+  model on the validation set.
+- ``search_<mismatch>``: ``tools/osdtw_search.py`` on the pipeline's
+  stage-1 statistics (raw, debiased, debiased-positive).
+- ``stage2_w<w>`` (ablation seeds): the stage-2 joint model (``truncate``:
+  the whole body shared) at ``w_A = w``, tested (the w_A sweep at C = L).
+- ``grid_C<c>_w<w>`` (ablation seeds): the pipeline's stage-1 models
+  assembled with ``stage2_w<w>`` at depth ``c``, tested (the factorized
+  model's NLL), refined, tested, and the refined model on validation.
+"""
+import json
+import os.path as osp
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from mmpretrain_osdtw.engine.runner.stage_runner import PIPELINE_STEPS
+from mmpretrain_osdtw.engine.runner.step_ledger import StepLedger
+from mmpretrain_osdtw.evaluation.pipeline_report import REFINED_ROW
+from mmpretrain_osdtw.osdtw.choice import TaskPairChoice
+
+CFG_DIR = osp.join('configs', 'benchmarks', 'cifar10_lt_mgp')
+MGP_CONFIG = osp.join('configs', 'mgp', 'cifar10_lt',
+                      'mae_vit-mini-p8_1xb256-coslr-200e.py')
+#: Fine-tuned methods: name -> (table label, train config, test config or
+#: None for the train config, whether it starts from MGP).
+METHODS: Dict[str, Tuple[str, str, Optional[str], bool]] = {
+    'ce': ('CE', 'vit-d96-p8_ce.py', None, True),
+    'la-ce': ('LA-CE', 'vit-d96-p8_la-ce.py', None, True),
+    'bal-bce': ('Bal-BCE', 'vit-d96-p8_bal-bce.py', None, True),
+    'more_bal-bce': ('MORE + Bal-BCE', 'vit-d96-p8_more_bal-bce.py',
+                     'vit-d96-p8_bal-bce.py', True),
+    'bal-bce_scratch': ('Bal-BCE from scratch (no MGP)',
+                        'vit-d96-p8_bal-bce_scratch.py', None, False),
+}
+OSDTW_LABEL = 'OSDTW (proxy choice)'
+MISMATCHES = ('raw', 'debiased', 'debiased-positive')
+PIPELINE_MISMATCH = 'debiased-positive'
+SEARCH_ARGS = ('--w-min', '0.05', '--w-max', '0.95', '--w-step', '0.01')
+NUM_LAYERS = 6  # L of the benchmark ViT
+ENV_PREFIX = 'OSDTW_BENCH_'
+
+Command = List[str]
+
+
+@dataclass
+class Step:
+    """One command of a job.
+
+    Attributes:
+        label (str): Its name in the job's timings (``train``, ``test``).
+        argv (list[str] | callable): The command, or a function that builds
+            it when the step starts (its inputs are written by earlier
+            steps).
+        env (dict): Extra environment variables of this step.
+    """
+    label: str
+    argv: object
+    env: Dict[str, str] = field(default_factory=dict)
+
+    def command(self) -> Command:
+        return self.argv() if callable(self.argv) else list(self.argv)
+
+
+@dataclass
+class Job:
+    """One run of the protocol.
+
+    Attributes:
+        name (str): Unique within its seed; the result file's stem.
+        seed (int, optional): The seed (None for once-only jobs).
+        kind (str): ``mgp``, ``train``, ``osdtw``, ``search``, ``stage2`` or
+            ``grid``.
+        deps (tuple[str]): Files that must exist before it starts.
+        steps (callable): ``() -> [Step, ...]``, called when it starts.
+        finish (callable): ``(seconds per step label) -> result dict``.
+        threads (int): CPU threads it uses (slots of the executor).
+        wait (callable, optional): ``() -> str | None``: a reason to wait
+            before starting (e.g. another process still writes its work
+            dir), checked again until it returns None.
+    """
+    name: str
+    seed: Optional[int]
+    kind: str
+    deps: Tuple[str, ...]
+    steps: Callable[[], List[Step]]
+    finish: Callable[[Dict[str, float]], dict]
+    threads: int = 1
+    wait: Optional[Callable[[], Optional[str]]] = None
+
+    @property
+    def key(self) -> str:
+        """``seed<S>/<name>`` (``<name>`` for once-only jobs)."""
+        return self.name if self.seed is None else \
+            f'seed{self.seed}/{self.name}'
+
+
+@dataclass
+class Settings:
+    """One setting of the protocol (the command line's options).
+
+    Attributes:
+        work_root (str): Runs go to ``<work_root>/seed<S>/<name>``, MGP to
+            ``<work_root>/mgp``.
+        out_dir (str): Per-run result JSONs (``runs/``) and the aggregate.
+        seeds (list[int]): Seeds of the main table.
+        ablation_seeds (list[int]): Seeds of the stage-2 sweep and grid.
+        imb_ratio (int): Imbalance ratio of the training set.
+        class_order (list[int], optional): Which class gets which count.
+        epochs (int): Epochs per training run (stage 1, stage 2,
+            baselines).
+        refine_epochs (int): Epochs of the decoder refinement.
+        mgp_epochs (int): Epochs of MGP.
+        weights (list[float]): w_A of the stage-2 sweep and grid.
+        depths (list[int]): C of the grid.
+        methods (list[str]): Fine-tuned methods (keys of :data:`METHODS`)
+            plus ``'osdtw'``.
+        python (str): The interpreter of the subprocesses.
+    """
+    work_root: str
+    out_dir: str
+    seeds: List[int] = field(default_factory=lambda: [0, 1, 2])
+    ablation_seeds: List[int] = field(default_factory=lambda: [0])
+    imb_ratio: int = 100
+    class_order: Optional[List[int]] = None
+    epochs: int = 20
+    refine_epochs: int = 6
+    mgp_epochs: int = 200
+    weights: List[float] = field(
+        default_factory=lambda: [0.1, 0.3, 0.5, 0.7, 0.9])
+    depths: List[int] = field(default_factory=lambda: [0, 2, 4, 6])
+    methods: List[str] = field(
+        default_factory=lambda: list(METHODS) + ['osdtw'])
+    python: str = sys.executable
+
+    @property
+    def mgp_dir(self) -> str:
+        return osp.abspath(osp.join(self.work_root, 'mgp'))
+
+    @property
+    def mgp_checkpoint(self) -> str:
+        return osp.join(self.mgp_dir, f'epoch_{self.mgp_epochs}.pth')
+
+    def env(self) -> Dict[str, str]:
+        """The ``OSDTW_BENCH_*`` variables every subprocess gets (the
+        benchmark configs and every pipeline stage read them)."""
+        env = {
+            'IMB_RATIO': str(self.imb_ratio),
+            'EPOCHS': str(self.epochs),
+            'REFINE_EPOCHS': str(self.refine_epochs),
+            'MGP_CKPT': osp.abspath(self.mgp_checkpoint),
+            'EVAL_SPLIT': 'test',
+        }
+        if self.class_order is not None:
+            env['CLASS_ORDER'] = '[' + ','.join(
+                str(c) for c in self.class_order) + ']'
+        return {ENV_PREFIX + k: v for k, v in env.items()}
+
+
+def weight_tag(weight: float) -> str:
+    """``0.3`` -> ``'0.30'`` (job names)."""
+    return f'{weight:.2f}'
+
+
+def resolve_checkpoint(work_dir: str) -> str:
+    """The checkpoint mmengine's ``last_checkpoint`` file names."""
+    with open(osp.join(work_dir, 'last_checkpoint'), encoding='utf-8') as f:
+        return f.read().strip()
+
+
+def read_json(path: str) -> dict:
+    with open(path, encoding='utf-8') as f:
+        return json.load(f)
+
+
+class Protocol:
+    """Every job of one :class:`Settings`, and the paths they share."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.s = settings
+        self.root = osp.abspath(settings.work_root)
+
+    # ------------------------------------------------------------ paths
+    def run_dir(self, seed: int, name: str) -> str:
+        return osp.join(self.root, f'seed{seed}', name)
+
+    def result_path(self, job: Job) -> str:
+        return osp.join(
+            osp.abspath(self.s.out_dir), 'runs',
+            *(job.key.split('/'))) + '.json'
+
+    def stage2_result(self, seed: int, weight: float) -> str:
+        return osp.join(
+            osp.abspath(self.s.out_dir), 'runs', f'seed{seed}',
+            f'stage2_w{weight_tag(weight)}.json')
+
+    def ledger(self, seed: int) -> StepLedger:
+        """The pipeline run's step ledger (its ``done.json`` files)."""
+        return StepLedger(self.run_dir(seed, 'osdtw'), PIPELINE_STEPS)
+
+    # ---------------------------------------------------------- commands
+    def config(self, name: str) -> str:
+        return osp.join(CFG_DIR, name)
+
+    def train_cmd(self, config: str, work_dir: str, seed: int,
+                  *options: str) -> Command:
+        return [
+            self.s.python, 'tools/train.py',
+            self.config(config), '--work-dir', work_dir, '--resume',
+            '--cfg-options', f'randomness.seed={seed}', *options
+        ]
+
+    def test_cmd(self, config: str, checkpoint: str, out: str,
+                 *options: str) -> Command:
+        argv = [
+            self.s.python, 'tools/test.py',
+            self.config(config), checkpoint, '--work-dir',
+            osp.join(osp.dirname(out), 'test_logs'), '--out', out,
+            '--out-item', 'metrics'
+        ]
+        return argv + (['--cfg-options', *options] if options else [])
+
+    def test_steps(self, config: str, checkpoint, work: str,
+                   *options: str, prefix: str = '') -> List[Step]:
+        """Test-set and validation-set evaluation of one checkpoint (a
+        path, or a function giving it when the step starts)."""
+
+        def build(split):
+            out = osp.join(work, f'{prefix}{split}_metrics.json')
+
+            def argv():
+                ckpt = checkpoint() if callable(checkpoint) else checkpoint
+                return self.test_cmd(config, ckpt, out, *options)
+
+            return Step(f'{prefix}{split}', argv,
+                        {ENV_PREFIX + 'EVAL_SPLIT':
+                         'heldout' if split == 'val' else 'test'})
+
+        return [build('test'), build('val')]
+
+    # -------------------------------------------------------------- jobs
+    def mgp_job(self) -> Job:
+        s = self.s
+
+        def steps():
+            if osp.isfile(s.mgp_checkpoint):
+                return []
+            argv = [
+                s.python, 'tools/train.py', MGP_CONFIG, '--work-dir',
+                s.mgp_dir, '--resume'
+            ]
+            options = []
+            if s.mgp_epochs != 200:
+                options.append(f'train_cfg.max_epochs={s.mgp_epochs}')
+            if s.imb_ratio != 100:
+                options.append(f'train_dataloader.dataset.imb_ratio='
+                               f'{s.imb_ratio}')
+            if s.class_order is not None:
+                options.append('train_dataloader.dataset.class_order=[' +
+                               ','.join(map(str, s.class_order)) + ']')
+            if options:
+                argv += ['--cfg-options', *options]
+            return [Step('train', argv)]
+
+        def finish(seconds):
+            from .results import mgp_wall_time
+            return dict(
+                kind='mgp',
+                checkpoint=s.mgp_checkpoint,
+                epochs=s.mgp_epochs,
+                elapsed_s=mgp_wall_time(s.mgp_dir, s.mgp_checkpoint),
+                seconds=seconds)
+
+        def wait():
+            from .results import active_log_age
+            age = active_log_age(s.mgp_dir)
+            if not osp.isfile(s.mgp_checkpoint) and age is not None \
+                    and age < 300:
+                return (f'{s.mgp_dir} has a log written {age:.0f} s ago: '
+                        'another MGP run is still going')
+            return None
+
+        return Job('mgp', None, 'mgp', (), steps, finish, threads=2,
+                   wait=wait)
+
+    def train_job(self, seed: int, method: str) -> Job:
+        label, config, test_config, from_mgp = METHODS[method]
+        work = self.run_dir(seed, method)
+
+        def checkpoint():
+            if test_config is not None:
+                return osp.join(work, 'merged.pth')
+            return resolve_checkpoint(work)
+
+        def steps():
+            return [Step('train', self.train_cmd(config, work, seed))] + \
+                self.test_steps(test_config or config, checkpoint, work)
+
+        def finish(seconds):
+            from .results import read_curve, read_metrics
+            return dict(
+                kind='train',
+                method=method,
+                label=label,
+                seed=seed,
+                metrics=read_metrics(osp.join(work, 'test_metrics.json')),
+                val_metrics=read_metrics(osp.join(work, 'val_metrics.json')),
+                curve=read_curve(work),
+                wall_s=seconds.get('train', 0.0),
+                seconds=seconds)
+
+        deps = (self.s.mgp_checkpoint, ) if from_mgp else ()
+        return Job(method, seed, 'train', deps, steps, finish)
+
+    def pipeline_job(self, seed: int) -> Job:
+        work = self.run_dir(seed, 'osdtw')
+
+        def choice() -> TaskPairChoice:
+            return TaskPairChoice.from_search(
+                self.ledger(seed).artifact('search', 'search'))
+
+        def refined():
+            return self.ledger(seed).artifact('refine', 'checkpoint')
+
+        def steps():
+            pipeline = Step('pipeline', [
+                self.s.python, 'tools/train.py',
+                self.config('osdtw_pipeline.py'), '--work-dir', work,
+                '--cfg-options', f'randomness.seed={seed}',
+                f'train_cfg.stage_cfg_options.randomness.seed={seed}'
+            ])
+            val = self.test_steps('osdtw_stage3_refine.py', refined, work)[1]
+            base = val.argv
+
+            def val_argv():
+                options = [
+                    f'{k}={v}' for k, v in choice().model_overrides().items()
+                ]
+                return base() + ['--cfg-options', *options]
+
+            val.argv = val_argv
+            return [pipeline, val]
+
+        def finish(seconds):
+            from .results import read_curve, read_metrics, strip_prefix
+            ledger = self.ledger(seed)
+            report = read_json(ledger.artifact('test', 'json'))
+            rows = {k: strip_prefix(v) for k, v in report['models'].items()}
+            search = read_json(ledger.artifact('search', 'search'))
+            return dict(
+                kind='osdtw',
+                method='osdtw',
+                label=OSDTW_LABEL,
+                seed=seed,
+                chosen=report['chosen'],
+                metrics=rows[REFINED_ROW],
+                rows=rows,
+                val_metrics=read_metrics(osp.join(work, 'val_metrics.json')),
+                search=dict(
+                    mismatch=PIPELINE_MISMATCH,
+                    chosen=search['chosen'],
+                    w_grid=search['w_grid'],
+                    proxy=search['grid']['proxy']),
+                curves={
+                    step: read_curve(ledger.step_dir(step))
+                    for step in ('stage1_head', 'stage1_tail', 'stage2',
+                                 'refine')
+                },
+                timings=report['timings'],
+                wall_s=float(sum(report['timings'].values())),
+                seconds=seconds)
+
+        deps = (self.s.mgp_checkpoint, )
+        return Job('osdtw', seed, 'osdtw', deps, steps, finish)
+
+    def search_job(self, seed: int, mismatch: str) -> Job:
+        out_dir = self.run_dir(seed, f'search_{mismatch}')
+
+        def steps():
+            ledger = self.ledger(seed)
+            return [
+                Step('search', [
+                    self.s.python, 'tools/osdtw_search.py',
+                    ledger.artifact('stage1_head', 'fisher'),
+                    ledger.artifact('stage1_tail', 'fisher'), '--cross',
+                    ledger.artifact('fisher_cross', 'cross'), '--out-dir',
+                    out_dir, '--mismatch', mismatch, *SEARCH_ARGS
+                ])
+            ]
+
+        def finish(seconds):
+            search = read_json(osp.join(out_dir, 'search.json'))
+            return dict(
+                kind='search',
+                seed=seed,
+                mismatch=mismatch,
+                chosen=search['chosen'],
+                w_grid=search['w_grid'],
+                proxy=search['grid']['proxy'],
+                seconds=seconds)
+
+        deps = (self.ledger(seed).done_path('fisher_cross'), )
+        return Job(f'search_{mismatch}', seed, 'search', deps, steps, finish)
+
+    def stage2_job(self, seed: int, weight: float) -> Job:
+        name = f'stage2_w{weight_tag(weight)}'
+        work = self.run_dir(seed, name)
+        option = f'model.head_weight={weight}'
+
+        def steps():
+            return [
+                Step('train',
+                     self.train_cmd('osdtw_stage2_joint.py', work, seed,
+                                    option))
+            ] + self.test_steps('osdtw_stage2_joint.py',
+                                lambda: resolve_checkpoint(work), work,
+                                option)
+
+        def finish(seconds):
+            from .results import read_curve, read_metrics
+            return dict(
+                kind='stage2',
+                seed=seed,
+                C=NUM_LAYERS,
+                w_A=weight,
+                checkpoint=resolve_checkpoint(work),
+                metrics=read_metrics(osp.join(work, 'test_metrics.json')),
+                val_metrics=read_metrics(osp.join(work, 'val_metrics.json')),
+                curve=read_curve(work),
+                wall_s=seconds.get('train', 0.0),
+                seconds=seconds)
+
+        deps = (self.s.mgp_checkpoint, )
+        return Job(name, seed, 'stage2', deps, steps, finish)
+
+    def grid_job(self, seed: int, depth: int, weight: float) -> Job:
+        name = f'grid_C{depth}_w{weight_tag(weight)}'
+        work = self.run_dir(seed, name)
+        stage2 = self.stage2_result(seed, weight)
+        model = (f'model.shared_depth={depth}', f'model.head_weight={weight}')
+        assembled = osp.join(work, 'assembled.pth')
+        refine_dir = osp.join(work, 'refine')
+
+        def assemble_argv():
+            ledger = self.ledger(seed)
+            argv = [
+                self.s.python, 'tools/osdtw_assemble.py',
+                self.config('osdtw_stage3_assemble.py'), '--stage1-head',
+                ledger.artifact('stage1_head', 'checkpoint'),
+                '--stage1-tail',
+                ledger.artifact('stage1_tail', 'checkpoint'),
+                '--shared-depth',
+                str(depth), '--head-weight',
+                str(weight), '--out', assembled
+            ]
+            if depth > 0:
+                argv += ['--stage2', read_json(stage2)['checkpoint']]
+            return argv
+
+        def refine_argv():
+            # mmengine resumes from load_from when given with --resume:
+            # start from the assembled model, or resume a killed refinement.
+            resume = osp.isfile(osp.join(refine_dir, 'last_checkpoint'))
+            argv = self.train_cmd('osdtw_stage3_refine.py', refine_dir, seed,
+                                  *model)
+            if not resume:
+                argv.remove('--resume')
+                argv.append(f'load_from={assembled}')
+            return argv
+
+        def steps():
+            out = [Step('assemble', assemble_argv)]
+            out += self.test_steps(
+                'osdtw_stage3_assemble.py',
+                assembled,
+                work,
+                *model,
+                prefix='assembled_')[:1]
+            out.append(Step('refine', refine_argv))
+            out += self.test_steps('osdtw_stage3_refine.py',
+                                   lambda: resolve_checkpoint(refine_dir),
+                                   work, *model)
+            return out
+
+        def finish(seconds):
+            from .results import read_curve, read_metrics
+            ledger = self.ledger(seed)
+            stage1_s = sum(
+                ledger.read(f'stage1_{t}')['seconds']
+                for t in ('head', 'tail'))
+            stage2_s = read_json(stage2)['wall_s'] if depth > 0 else 0.0
+            return dict(
+                kind='grid',
+                seed=seed,
+                C=depth,
+                w_A=weight,
+                metrics=read_metrics(osp.join(work, 'test_metrics.json')),
+                assembled_metrics=read_metrics(
+                    osp.join(work, 'assembled_test_metrics.json')),
+                val_metrics=read_metrics(osp.join(work, 'val_metrics.json')),
+                curve=read_curve(refine_dir),
+                stage1_s=stage1_s,
+                stage2_s=stage2_s,
+                wall_s=stage1_s + stage2_s + seconds.get('assemble', 0.0) +
+                seconds.get('refine', 0.0),
+                seconds=seconds)
+
+        deps = tuple(
+            self.ledger(seed).done_path(f'stage1_{t}')
+            for t in ('head', 'tail'))
+        if depth > 0:
+            deps += (stage2, )
+        return Job(name, seed, 'grid', deps, steps, finish)
+
+    def jobs(self) -> List[Job]:
+        """Every job, in priority order: MGP; the main table of the first
+        seed with its searches and ablations; the main table of the other
+        seeds; their ablations (when they are ablation seeds). A run cut
+        short has every method on as many seeds as possible and a complete
+        ablation of the first seed."""
+        s = self.s
+        main: Dict[int, List[Job]] = {}
+        ablation: Dict[int, List[Job]] = {}
+        osdtw = 'osdtw' in s.methods
+        for seed in s.seeds:
+            main[seed] = [self.pipeline_job(seed)] if osdtw else []
+            main[seed] += [
+                self.train_job(seed, m) for m in s.methods if m in METHODS
+            ]
+            if osdtw:
+                main[seed] += [self.search_job(seed, m) for m in MISMATCHES]
+            ablation[seed] = []
+            if osdtw and seed in s.ablation_seeds:
+                ablation[seed] += [self.stage2_job(seed, w) for w in s.weights]
+                ablation[seed] += [
+                    self.grid_job(seed, c, w) for c in s.depths
+                    for w in s.weights
+                ]
+        first, rest = s.seeds[0], s.seeds[1:]
+        out = [self.mgp_job()] + main[first] + ablation[first]
+        for seed in rest:
+            out += main[seed]
+        for seed in rest:
+            out += ablation[seed]
+        return out
+
+
+def check_names_unique(jobs: Sequence[Job]) -> None:
+    """Raise ValueError if two jobs share a key (their results would)."""
+    seen = set()
+    for job in jobs:
+        if job.key in seen:
+            raise ValueError(f'two jobs are named {job.key!r}')
+        seen.add(job.key)

@@ -1,0 +1,109 @@
+"""Plots of the converged benchmark (matplotlib, Agg; no display needed)."""
+import math
+from typing import Dict, List, Optional, Sequence
+
+from .results import mean_std
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def plot_curves(curves: Dict[str, List[Sequence[Sequence[float]]]],
+                path: str) -> bool:
+    """Test top-1 per epoch (the monitor), mean ± std over seeds, one line
+    per method.
+
+    Args:
+        curves: ``{label: [curve of a seed, ...]}``, a curve being
+            ``[[epoch, top1], ...]``.
+        path: The PNG to write.
+
+    Returns:
+        bool: Whether anything was plotted.
+    """
+    curves = {k: [c for c in v if c] for k, v in curves.items()}
+    curves = {k: v for k, v in curves.items() if v}
+    if not curves:
+        return False
+    fig = _figure(7.0, 4.4)
+    ax = fig.add_subplot(1, 1, 1)
+    for label, runs in curves.items():
+        epochs = sorted({int(e) for run in runs for e, _ in run})
+        stats = [
+            mean_std([dict((int(e), v) for e, v in run).get(ep)
+                      for run in runs]) for ep in epochs
+        ]
+        mean = [s[0] for s in stats]
+        std = [s[1] for s in stats]
+        ax.plot(epochs, mean, marker='.', label=f'{label} ({len(runs)})')
+        ax.fill_between(epochs, [m - s for m, s in zip(mean, std)],
+                        [m + s for m, s in zip(mean, std)],
+                        alpha=0.2)
+    ax.set_xlabel('epoch')
+    ax.set_ylabel('test top-1 (%), monitor only')
+    ax.set_title('CIFAR-10-LT: test accuracy per epoch (mean ± std over '
+                 'seeds)')
+    ax.legend(fontsize='small')
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return True
+
+
+def plot_grid(analysis: Dict[str, dict], path: str,
+              title: Optional[str] = None) -> bool:
+    """Heat maps over (C, w_A): measured top-1 error of the refined model,
+    test NLL of the assembled model and the proxy of each mismatch
+    estimate (a star marks each panel's minimum)."""
+    if not analysis:
+        return False
+    from matplotlib.patheffects import withStroke
+    outline = withStroke(linewidth=2, foreground='white')
+    first = next(iter(analysis.values()))
+    depths = sorted({c[0] for c in first['cells']})
+    weights = sorted({c[1] for c in first['cells']})
+
+    def matrix(cells, index):
+        vals = {(c[0], c[1]): c[index] for c in cells}
+        return [[
+            float('nan') if vals.get((d, w)) is None else vals[(d, w)]
+            for w in weights
+        ] for d in depths]
+
+    panels = [('top-1 error (%), refined', matrix(first['cells'], 2)),
+              ('test NLL, assembled', matrix(first['cells'], 3))]
+    for mismatch, a in analysis.items():
+        panels.append((f'proxy ({mismatch})', matrix(a['cells'], 4)))
+    fig = _figure(3.4 * len(panels), 3.3)
+    for i, (name, mat) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        image = ax.imshow(mat, origin='lower', cmap='viridis_r',
+                          aspect='auto')
+        fig.colorbar(image, ax=ax, fraction=0.046)
+        flat = [(v, r, c) for r, row in enumerate(mat)
+                for c, v in enumerate(row) if math.isfinite(v)]
+        if flat:
+            best = min(flat)
+            ax.plot([best[2]], [best[1]], marker='*', color='red',
+                    markersize=14, markeredgecolor='white', alpha=0.6)
+        for r, row in enumerate(mat):
+            for c, v in enumerate(row):
+                if math.isfinite(v):
+                    ax.text(c, r, f'{v:.3g}', ha='center', va='center',
+                            fontsize=7, path_effects=[outline])
+        ax.set_xticks(range(len(weights)))
+        ax.set_xticklabels([f'{w:.1f}' for w in weights])
+        ax.set_yticks(range(len(depths)))
+        ax.set_yticklabels([str(d) for d in depths])
+        ax.set_xlabel('w_A')
+        ax.set_ylabel('C')
+        ax.set_title(name, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return True

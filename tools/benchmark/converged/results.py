@@ -1,0 +1,482 @@
+"""Reading the runs' outputs and aggregating the result JSONs.
+
+Readers (used by the jobs' ``finish``): test metrics (``tools/test.py
+--out``), the per-epoch test-set monitor of a training run (its
+``vis_data/scalars.json`` files, every resumed segment), MGP's wall time.
+Aggregation (pure, tested): means and standard deviations over seeds, the
+convergence check, the grid's rank correlations, regret and the
+validation-chosen cell, the comparison of the mismatch estimates.
+"""
+import glob
+import json
+import math
+import os
+import os.path as osp
+import time
+from datetime import datetime
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from mmpretrain_osdtw.datasets import long_tailed_counts
+
+Point = Tuple[int, float]
+#: The main table's columns: (metric key, header).
+TABLE_COLUMNS = (('top1', 'top-1'), ('many', 'Many'), ('medium', 'Medium'),
+                 ('few', 'Few'), ('head_acc', 'head classes'),
+                 ('tail_acc', 'tail classes'), ('nll', 'test NLL'))
+#: Convergence: the last CONVERGED_SHARE of the epochs move top-1 by less
+#: than CONVERGED_POINTS.
+CONVERGED_SHARE = 0.2
+CONVERGED_POINTS = 1.0
+MANY_THR, FEW_THR = 1500, 200
+
+
+# ------------------------------------------------------------- readers
+def strip_prefix(metrics: dict, prefix: str = 'lt/') -> dict:
+    """``{'lt/top1': x}`` -> ``{'top1': x}`` (other keys unchanged)."""
+    return {(k[len(prefix):] if k.startswith(prefix) else k): v
+            for k, v in metrics.items()}
+
+
+def read_metrics(path: str) -> dict:
+    """The metrics ``tools/test.py --out-item metrics`` wrote."""
+    with open(path, encoding='utf-8') as f:
+        return strip_prefix(json.load(f))
+
+
+def read_curve(work_dir: str, key: str = 'lt/top1') -> List[List[float]]:
+    """``[[epoch, value], ...]`` of the per-epoch validation (the test-set
+    monitor) of a training run, over all of its (resumed) segments; a later
+    segment's value of an epoch replaces an earlier one's."""
+    values: Dict[int, float] = {}
+    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                      'scalars.json')))
+    for path in files:
+        with open(path, encoding='utf-8') as f:
+            for line in f:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if key in entry and 'step' in entry:
+                    values[int(entry['step'])] = float(entry[key])
+    return [[e, values[e]] for e in sorted(values)]
+
+
+def _segment_start(folder: str) -> Optional[float]:
+    try:
+        stamp = datetime.strptime(osp.basename(folder), '%Y%m%d_%H%M%S')
+    except ValueError:
+        return None
+    return time.mktime(stamp.timetuple())
+
+
+def mgp_wall_time(work_dir: str, checkpoint: str) -> Optional[float]:
+    """Seconds from MGP's first log folder (mmengine names it by its start
+    time) to its final checkpoint: the elapsed time, pauses of a resumed run
+    included; None when either is missing."""
+    starts = [
+        t for t in (_segment_start(d) for d in glob.glob(
+            osp.join(work_dir, '*')) if osp.isdir(d)) if t is not None
+    ]
+    if not starts or not osp.isfile(checkpoint):
+        return None
+    return round(osp.getmtime(checkpoint) - min(starts), 1)
+
+
+def active_log_age(work_dir: str) -> Optional[float]:
+    """Seconds since the newest ``<work_dir>/*/*.log`` changed (None: no
+    log)."""
+    logs = glob.glob(osp.join(work_dir, '*', '*.log'))
+    if not logs:
+        return None
+    return time.time() - max(osp.getmtime(p) for p in logs)
+
+
+def load_runs(out_dir: str) -> Dict[str, Dict[Optional[int], dict]]:
+    """``{job name: {seed (None for once-only jobs): result}}`` from
+    ``<out_dir>/runs``."""
+    out: Dict[str, Dict[Optional[int], dict]] = {}
+    base = osp.join(out_dir, 'runs')
+    if not osp.isdir(base):
+        return out
+    for path in sorted(glob.glob(osp.join(base, '**', '*.json'),
+                                 recursive=True)):
+        rel = osp.relpath(path, base).split(os.sep)
+        seed = int(rel[0][4:]) if len(rel) == 2 else None
+        with open(path, encoding='utf-8') as f:
+            out.setdefault(rel[-1][:-5], {})[seed] = json.load(f)
+    return out
+
+
+# ------------------------------------------------------------ statistics
+def mean_std(values: Sequence[Optional[float]]) -> Tuple[float, float, int]:
+    """Mean, sample standard deviation (0 for one value) and count of the
+    finite values.
+
+    Example:
+        >>> mean_std([1.0, 3.0])
+        (2.0, 1.4142135623730951, 2)
+    """
+    vals = [float(v) for v in values
+            if v is not None and math.isfinite(float(v))]
+    if not vals:
+        return float('nan'), float('nan'), 0
+    mean = sum(vals) / len(vals)
+    if len(vals) == 1:
+        return mean, 0.0, 1
+    var = sum((v - mean)**2 for v in vals) / (len(vals) - 1)
+    return mean, math.sqrt(var), len(vals)
+
+
+def format_mean_std(values: Sequence[Optional[float]],
+                    digits: int = 1) -> str:
+    """``'mean ± std'`` (the mean alone for one value, ``'-'`` for none)."""
+    mean, std, n = mean_std(values)
+    if n == 0:
+        return '-'
+    if n == 1:
+        return f'{mean:.{digits}f}'
+    return f'{mean:.{digits}f} ± {std:.{digits}f}'
+
+
+def convergence(curve: Sequence[Sequence[float]],
+                share: float = CONVERGED_SHARE,
+                points: float = CONVERGED_POINTS) -> Optional[dict]:
+    """Whether a run converged: over its last ``share`` of epochs (at
+    least 2 epochs: the last one and the one before the window) top-1
+    moves by less than ``points``.
+
+    The window is the last ``ceil(share * E)`` epochs plus the epoch before
+    it, so that the change INTO the window counts; the spread is max - min
+    over those epochs.
+
+    Args:
+        curve: ``[[epoch, top1], ...]`` (epochs ascending).
+
+    Returns:
+        dict | None: ``{'window': [first, last], 'spread': ..., 'converged':
+        bool}``, None for a curve of fewer than 2 epochs.
+
+    Example:
+        >>> convergence([[e, 50 + e] for e in range(1, 11)])['converged']
+        False
+        >>> convergence([[1, 40], [2, 60], [3, 60.4], [4, 60.2],
+        ...              [5, 60.5]])['spread']
+        0.3
+    """
+    if len(curve) < 2:
+        return None
+    width = max(1, math.ceil(share * len(curve)))
+    window = [float(v) for _, v in curve[-(width + 1):]]
+    spread = max(window) - min(window)
+    return dict(
+        window=[curve[-(width + 1)][0], curve[-1][0]],
+        spread=round(spread, 4),
+        converged=spread < points)
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation (average ranks for ties); nan for
+    fewer than 3 pairs or a constant input.
+
+    Example:
+        >>> spearman([1, 2, 3, 4], [10, 20, 40, 30])
+        0.8
+    """
+    if len(x) != len(y):
+        raise ValueError(f'spearman: {len(x)} vs {len(y)} values')
+    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
+        return float('nan')
+    rx, ry = _ranks(x), _ranks(y)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    vx = sum((a - mx)**2 for a in rx)
+    vy = sum((b - my)**2 for b in ry)
+    return round(cov / math.sqrt(vx * vy), 12)
+
+
+def _ranks(values: Sequence[float]) -> List[float]:
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return ranks
+
+
+def spearman_within_depth(proxy: Dict[Point, float],
+                          measured: Dict[Point, float]) -> Dict[int, float]:
+    """``{C: Spearman over that depth's w_A values}`` (nan where fewer than
+    3 points or a constant input)."""
+    out = {}
+    for depth in sorted({p[0] for p in measured}):
+        points = sorted(p for p in measured if p[0] == depth)
+        out[depth] = spearman([proxy[p] for p in points],
+                              [measured[p] for p in points])
+    return out
+
+
+def regret(errors: Dict[Point, float], choice: Point) -> float:
+    """Excess top-1 error (points) of ``choice`` over the grid's best
+    cell."""
+    return errors[choice] - min(errors.values())
+
+
+def proxy_at(w_grid: Sequence[float], proxy: Sequence[Sequence[float]],
+             depth: int, weight: float) -> float:
+    """The proxy at row ``C = depth`` and the ``w_A`` column nearest to
+    ``weight`` of a ``search.json`` grid."""
+    if not 0 <= depth < len(proxy):
+        raise ValueError(f'C={depth} is outside the search grid 0..'
+                         f'{len(proxy) - 1}')
+    col = min(range(len(w_grid)), key=lambda i: abs(w_grid[i] - weight))
+    return float(proxy[depth][col])
+
+
+def argmin_point(values: Dict[Point, float]) -> Point:
+    """The cell with the smallest value (ties: larger C, then w_A closer
+    to 0.5, as the search breaks them)."""
+    return min(values, key=lambda p: (values[p], -p[0], abs(p[1] - 0.5)))
+
+
+def grid_analysis(cells: Dict[Point, dict], w_grid: Sequence[float],
+                  proxy: Sequence[Sequence[float]]) -> dict:
+    """The proxy against the measured grid of one seed and one mismatch.
+
+    Args:
+        cells: ``{(C, w_A): grid result}`` (``metrics``,
+            ``assembled_metrics``, ``val_metrics``).
+        w_grid, proxy: The search's grid.
+
+    Returns:
+        dict: Spearman of the proxy against the refined model's top-1
+        error and against the assembled (factorized) model's test NLL, over
+        the grid and within each depth; the cells chosen by the proxy, by
+        validation top-1 and by test top-1 (the oracle), with their test
+        error and the proxy's regret.
+    """
+    points = sorted(cells)
+    err = {p: 100.0 - cells[p]['metrics']['top1'] for p in points}
+    nll = {
+        p: cells[p]['assembled_metrics'].get('nll')
+        for p in points
+    }
+    val_err = {
+        p: 100.0 - cells[p]['val_metrics']['top1']
+        for p in points if 'top1' in cells[p].get('val_metrics', {})
+    }
+    prox = {p: proxy_at(w_grid, proxy, p[0], p[1]) for p in points}
+    have_nll = [p for p in points if nll[p] is not None]
+    pick = argmin_point(prox)
+    best = argmin_point(err)
+    out = dict(
+        n_cells=len(points),
+        spearman_proxy_error=spearman([prox[p] for p in points],
+                                      [err[p] for p in points]),
+        spearman_proxy_nll=spearman([prox[p] for p in have_nll],
+                                    [nll[p] for p in have_nll]),
+        within_C_proxy_error={
+            str(c): v
+            for c, v in spearman_within_depth(prox, err).items()
+        },
+        within_C_proxy_nll={
+            str(c): v
+            for c, v in spearman_within_depth(
+                prox, {p: nll[p] for p in have_nll}).items()
+        },
+        proxy_choice=list(pick),
+        proxy_choice_error=err[pick],
+        proxy_regret=regret(err, pick),
+        test_best=list(best),
+        test_best_error=err[best],
+        cells=[[p[0], p[1], err[p], nll[p], prox[p]] for p in points])
+    if len(val_err) == len(points):
+        val_pick = argmin_point(val_err)
+        out.update(
+            val_choice=list(val_pick),
+            val_choice_error=err[val_pick],
+            proxy_vs_val_choice=err[pick] - err[val_pick])
+    return out
+
+
+def counts_of(imb_ratio: float) -> List[int]:
+    """CIFAR-10-LT training counts in profile order."""
+    return long_tailed_counts(5000, 10, imb_ratio).tolist()
+
+
+# ------------------------------------------------------------ the tables
+def main_rows(runs: Dict[str, Dict[Optional[int], dict]],
+              methods: Sequence[Tuple[str, str]]) -> List[dict]:
+    """One row per method that has results: label, seeds, per-seed
+    metrics, validation metrics, wall times, convergence."""
+    rows = []
+    for name, label in methods:
+        by_seed = runs.get(name, {})
+        if not by_seed:
+            continue
+        seeds = sorted(s for s in by_seed if s is not None)
+        results = [by_seed[s] for s in seeds]
+        conv = [run_convergence(r) for r in results]
+        rows.append(
+            dict(
+                name=name,
+                label=label,
+                seeds=seeds,
+                metrics=[r['metrics'] for r in results],
+                val_metrics=[r.get('val_metrics', {}) for r in results],
+                wall=[r.get('wall_s') for r in results],
+                convergence=conv,
+                chosen=[r.get('chosen') for r in results]))
+    return rows
+
+
+def run_convergence(result: dict) -> Optional[dict]:
+    """:func:`convergence` of a run's curve; for the OSDTW pipeline (one
+    curve per trained step) the worst step's, with the steps named."""
+    if 'curves' not in result:
+        return convergence(result.get('curve', []))
+    steps = {
+        step: convergence(curve)
+        for step, curve in result['curves'].items()
+    }
+    steps = {k: v for k, v in steps.items() if v is not None}
+    if not steps:
+        return None
+    worst = max(steps, key=lambda k: steps[k]['spread'])
+    return dict(
+        steps=steps,
+        worst_step=worst,
+        spread=steps[worst]['spread'],
+        converged=all(v['converged'] for v in steps.values()))
+
+
+def converged_text(conv: Sequence[Optional[dict]]) -> str:
+    """``'yes'`` / ``'no (2 of 3)'`` / ``'-'`` for a row's seeds."""
+    known = [c for c in conv if c is not None]
+    if not known:
+        return '-'
+    yes = sum(c['converged'] for c in known)
+    if yes == len(known):
+        return 'yes'
+    return f'no ({len(known) - yes} of {len(known)} not)'
+
+
+def markdown_main_table(rows: Sequence[dict], expected_seeds: int) -> str:
+    """The main table (test set, mean ± std over seeds)."""
+    head = ['method', 'seeds'] + [h for _, h in TABLE_COLUMNS] + [
+        'val top-1', 'wall time (s)', 'converged'
+    ]
+    lines = ['| ' + ' | '.join(head) + ' |',
+             '|' + '---|' * len(head)]
+    for row in rows:
+        seeds = str(len(row['seeds']))
+        if len(row['seeds']) < expected_seeds:
+            seeds += ' (incomplete)'
+        cells = [
+            format_mean_std([m.get(k) for m in row['metrics']],
+                            3 if k == 'nll' else 1)
+            for k, _ in TABLE_COLUMNS
+        ]
+        cells.append(
+            format_mean_std([m.get('top1') for m in row['val_metrics']]))
+        cells.append(format_mean_std(row['wall'], 0))
+        cells.append(converged_text(row['convergence']))
+        lines.append(f'| {row["label"]} | {seeds} | ' + ' | '.join(cells) +
+                     ' |')
+    return '\n'.join(lines)
+
+
+def ablation_summary(runs: Dict[str, Dict[Optional[int], dict]],
+                     mismatches: Sequence[str]) -> dict:
+    """Per ablation seed: the w_A sweep at C = L (stage 2), the grid and
+    its analysis against each mismatch estimate's search."""
+    out = {}
+    seeds = sorted({
+        s
+        for name, by_seed in runs.items() if name.startswith('grid_')
+        for s in by_seed
+    } | {
+        s
+        for name, by_seed in runs.items() if name.startswith('stage2_')
+        for s in by_seed
+    })
+    for seed in seeds:
+        sweep = sorted(
+            (r['w_A'], r['metrics'], r.get('val_metrics', {}))
+            for name, by_seed in runs.items() if name.startswith('stage2_')
+            for s, r in by_seed.items() if s == seed)
+        cells = {(r['C'], r['w_A']): r
+                 for name, by_seed in runs.items() if name.startswith('grid_')
+                 for s, r in by_seed.items() if s == seed}
+        entry = dict(
+            sweep=[dict(w_A=w, test=m, val=v) for w, m, v in sweep],
+            analysis={})
+        for mismatch in mismatches:
+            search = runs.get(f'search_{mismatch}', {}).get(seed)
+            if search is None or len(cells) < 3:
+                continue
+            analysis = grid_analysis(cells, search['w_grid'],
+                                     search['proxy'])
+            analysis['search_choice'] = [
+                search['chosen']['C'], search['chosen']['w_A']
+            ]
+            entry['analysis'][mismatch] = analysis
+        out[str(seed)] = entry
+    return out
+
+
+def markdown_ablation(summary: dict) -> str:
+    """The w_A sweep and the proxy-validation table."""
+    lines = []
+    for seed, entry in summary.items():
+        if entry['sweep']:
+            lines += [
+                f'### Seed {seed}: stage 2 at full sharing (C = L), '
+                'w_A sweep', '',
+                '| w_A | top-1 | Many | Medium | Few | test NLL | val top-1 |',
+                '|---|---|---|---|---|---|---|'
+            ]
+            for item in entry['sweep']:
+                t, v = item['test'], item['val']
+                lines.append(
+                    f'| {item["w_A"]:.2f} | ' + ' | '.join(
+                        _fmt(t.get(k)) for k in ('top1', 'many', 'medium',
+                                                 'few')) +
+                    f' | {_fmt(t.get("nll"), 3)} | {_fmt(v.get("top1"))} |')
+            lines.append('')
+        if entry['analysis']:
+            lines += [
+                f'### Seed {seed}: the proxy against the measured grid', '',
+                '| mismatch | cells | Spearman(proxy, NLL) | '
+                'Spearman(proxy, error) | proxy grid choice (error) | '
+                'its regret (points) | val choice (error) | test best '
+                '(error) | search choice |', '|---|---|---|---|---|---|---|---|---|'
+            ]
+            for mismatch, a in entry['analysis'].items():
+                val = (f'({a["val_choice"][0]}, {a["val_choice"][1]:.2f}) '
+                       f'({a["val_choice_error"]:.1f})'
+                       if 'val_choice' in a else '-')
+                lines.append(
+                    f'| {mismatch} | {a["n_cells"]} | '
+                    f'{_fmt(a["spearman_proxy_nll"], 2)} | '
+                    f'{_fmt(a["spearman_proxy_error"], 2)} | '
+                    f'({a["proxy_choice"][0]}, {a["proxy_choice"][1]:.2f}) '
+                    f'({a["proxy_choice_error"]:.1f}) | '
+                    f'{a["proxy_regret"]:.2f} | {val} | '
+                    f'({a["test_best"][0]}, {a["test_best"][1]:.2f}) '
+                    f'({a["test_best_error"]:.1f}) | '
+                    f'({a["search_choice"][0]}, {a["search_choice"][1]:.2f})'
+                    ' |')
+            lines.append('')
+    return '\n'.join(lines)
+
+
+def _fmt(value, digits: int = 1) -> str:
+    if value is None or not math.isfinite(float(value)):
+        return '-'
+    return f'{float(value):.{digits}f}'
