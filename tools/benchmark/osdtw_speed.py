@@ -638,40 +638,35 @@ def bench_pipeline(args) -> dict:
 # ------------------------------------------------------------ 6. data
 CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog',
                    'frog', 'horse', 'ship', 'truck')
-#: The fine-tuning recipe's per-sample training pipeline at 32 px (after the
-#: loading step); Mixup/CutMix run in the data preprocessor.
-RECIPE_PIPELINE = [
-    dict(type='RandomCrop', crop_size=32, padding=4),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(
-        type='RandAugment',
-        policies='timm_increasing',
-        num_policies=2,
-        total_level=10,
-        magnitude_level=9,
-        magnitude_std=0.5,
-        hparams=dict(pad_val=[125, 123, 114])),
-    dict(
-        type='RandomErasing',
-        erase_prob=0.25,
-        mode='rand',
-        min_area_ratio=0.02,
-        max_area_ratio=1 / 3,
-        fill_color=[103.53, 116.28, 123.675],
-        fill_std=[57.375, 57.12, 58.395]),
-    dict(type='PackInputs'),
-]
-PLAIN_PIPELINE = RECIPE_PIPELINE[:2] + [dict(type='PackInputs')]
-#: The same pipeline with the plug-in's exact, faster transforms
+#: The converged benchmark's settings, which hold the fine-tuning recipe's
+#: per-sample training pipeline at 32 px (one home for it).
+BENCH_SETTINGS = osp.join(REPO, 'configs', 'benchmarks', 'cifar10_lt_mgp',
+                          '_bench.py')
+#: MMPretrain's transforms and the plug-in's exact, faster versions of them
 #: (``mmpretrain_osdtw/datasets/transforms``: same draws, same output).
 FAST_TYPES = dict(
     RandomCrop='FastRandomCrop',
     RandomFlip='FastRandomFlip',
     RandAugment='FastRandAugment',
     RandomErasing='FastRandomErasing')
-FAST_RECIPE_PIPELINE = [
-    dict(t, type=FAST_TYPES.get(t['type'], t['type'])) for t in RECIPE_PIPELINE
-]
+
+
+def recipe_pipeline(fast: bool) -> List[dict]:
+    """The recipe's per-sample pipeline after the loading step, as the
+    converged benchmark runs it (``fast``) or with MMPretrain's own
+    transforms; Mixup/CutMix run in the data preprocessor."""
+    from mmengine.config import Config
+    pipeline = Config.fromfile(BENCH_SETTINGS).bench_train_pipeline
+    names = {v: k for k, v in FAST_TYPES.items()}
+    steps = [t.to_dict() for t in pipeline if t.type != 'LoadImageFromFile']
+    if fast:
+        return steps
+    return [dict(t, type=names.get(t['type'], t['type'])) for t in steps]
+
+
+RECIPE_PIPELINE = recipe_pipeline(fast=False)
+FAST_RECIPE_PIPELINE = recipe_pipeline(fast=True)
+PLAIN_PIPELINE = RECIPE_PIPELINE[:2] + [dict(type='PackInputs')]
 RECIPE_BATCH_AUGMENTS = dict(
     augments=[dict(type='Mixup', alpha=0.8),
               dict(type='CutMix', alpha=1.0)])
