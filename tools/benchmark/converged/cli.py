@@ -17,7 +17,6 @@ is ``ir<R>``, plus ``_order<...>`` for another class order and ``_e<E>``
 for other epochs.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import sys
@@ -30,8 +29,7 @@ from .jobs import (METHODS, MISMATCHES, NUM_LAYERS, OSDTW_LABEL, Protocol,
                    Settings, check_names_unique)
 from .plots import plot_curves, plot_grid
 from .results import (ablation_summary, load_runs, main_rows,
-                      markdown_ablation, markdown_main_table, mean_std,
-                      mgp_wall_time)
+                      markdown_ablation, markdown_main_table, mean_std)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
