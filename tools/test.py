@@ -144,6 +144,7 @@ def main() -> int:
         table = format_shot_table({name: metrics})
         if table:
             print(table)
+    del runner  # collected by release_distributed()
     release_distributed()
     return 0
 

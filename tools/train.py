@@ -124,7 +124,9 @@ def main() -> int:
     try:
         cfg = load_cli_config(args.config, lambda cfg: merge_args(cfg, args))
         preflight(cfg, mode='train')
-        build_runner(cfg).train()
+        runner = build_runner(cfg)
+        runner.train()
+        del runner  # collected by release_distributed()
     except InputError as err:  # a config or data error: one line, no trace
         print(f'error: {err}', file=sys.stderr)
         return 2
