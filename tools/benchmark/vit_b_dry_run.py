@@ -17,18 +17,21 @@ Usage::
 
 Each chain runs ``tools/train.py`` in a child process (cwd: the work dir,
 where ``data/imagenet`` and ``data/places365`` are written) with a 2-
-iteration ``IterBasedTrainLoop``, a constant lr, no validation and a
-4-image Fisher subset. Time per iteration is the second iteration's
-``time`` of the training log (the first one warms up); peak memory is the
-child's peak resident set size on CPU (``ru_maxrss``, one figure for the
-whole pipeline process) and mmengine's logged ``memory`` (peak CUDA memory
-allocated, per stage) on a GPU.
+iteration ``IterBasedTrainLoop``, a constant lr, no validation and an
+8-image Fisher subset (one chunk of the configs' ``chunk_size``). Time per
+iteration is the last (second) iteration's ``time`` in the stage's
+``vis_data/scalars.json`` (the first one warms up). Peak memory is per
+stage: for a single config the child's peak resident set size
+(``ru_maxrss``) and mmengine's logged CUDA ``memory``; for a pipeline step
+the ``peak_memory_mb`` its ``done.json`` records (the resident set's
+high-water mark reset when the step starts, and the peak CUDA memory torch
+allocated), so the Fisher passes and the search have their own rows.
 """
 import argparse
+import glob
 import json
 import os
 import os.path as osp
-import re
 import subprocess
 import sys
 import time
@@ -44,6 +47,9 @@ BENCHMARKS = {
     'places_lt': ('data/places365', 'Places_LT', 365),
 }
 KINDS = ('mgp', 'baselines', 'more', 'osdtw')
+#: Images per Fisher pass: one ``vmap`` chunk at the ViT-B pipelines'
+#: ``fisher.chunk_size`` (8), so the pass's peak memory is a real run's.
+FISHER_SAMPLES = 8
 # Overrides that make any training config a 2-iteration run.
 TWO_ITERS = [
     'train_cfg._delete_=True',
@@ -57,7 +63,7 @@ TWO_ITERS = [
     'default_hooks.checkpoint.max_keep_ckpts=1',
 ]
 # A ViT small enough for the test suite (--tiny): every ViT-B config's
-# encoder, MGP decoder and heads at 32 dims, 2 blocks.
+# encoder and heads at 32 dims, 2 blocks.
 TINY_VIT = [
     'model.backbone.arch._delete_=True',
     'model.backbone.arch.embed_dims=32',
@@ -66,12 +72,14 @@ TINY_VIT = [
     'model.backbone.arch.feedforward_channels=64',
     'model.head.in_channels=32',
 ]
-# mmengine's training log line (epoch- or iteration-style progress).
-ITER_LINE = re.compile(r'(?:Iter|Epoch)\(train\)\s+(?:\[\s*\d+\])?'
-                       r'\[\s*(\d+)/\s*\d+\].*?\btime: ([\d.]+)'
-                       r'(?:.*?\bmemory: (\d+))?')
-
-
+# The MGP model at the same size: the tiny encoder and a 1-block, 32-dim
+# decoder (MAEPretrainDecoder's own arguments).
+TINY_MGP = TINY_VIT[:5] + [
+    'model.neck.embed_dim=32',
+    'model.neck.decoder_embed_dim=32',
+    'model.neck.decoder_depth=1',
+    'model.neck.decoder_num_heads=2',
+]
 def write_lt_lists(data_root: str,
                    prefix: str,
                    num_classes: int,
@@ -138,22 +146,22 @@ def chain_options(kind: str, benchmark: str, batch_size: int,
                 'batch_size=2', 'num_workers=0', 'persistent_workers=False')
         ]
     tiny_opts = list(TINY_VIT) if tiny else []
-    if tiny and kind == 'mgp':
-        tiny_opts = tiny_opts[:5] + ['model.neck.embed_dim=32']
+    mgp_tiny = TINY_MGP if tiny else []
     if kind != 'osdtw':
-        return TWO_ITERS + loader + tiny_opts
-    stage = [f'train_cfg.stage_cfg_options.{o}' for o in TWO_ITERS + loader]
+        return TWO_ITERS + loader + (mgp_tiny if kind == 'mgp' else tiny_opts)
+    stage = [
+        f'train_cfg.stage_cfg_options.{o}'
+        for o in TWO_ITERS + loader + tiny_opts
+    ]
     mgp = [
         f'train_cfg.mgp_cfg_options.{o}'
-        for o in TWO_ITERS + loader[:3] + (tiny_opts[:5] + [
-            'model.neck.embed_dim=32'] if tiny else [])
+        for o in TWO_ITERS + loader[:3] + mgp_tiny
     ]
     mgp_cfg = osp.join(REPO, 'configs', 'mgp', benchmark)
     mgp_name = sorted(n for n in os.listdir(mgp_cfg) if n.endswith('.py'))[0]
     return stage + mgp + [
         f'train_cfg.mgp=../../mgp/{benchmark}/{mgp_name}',
-        'train_cfg.fisher.max_samples=4',
-        'train_cfg.fisher.chunk_size=2',
+        f'train_cfg.fisher.max_samples={FISHER_SAMPLES}',
     ]
 
 
@@ -195,52 +203,61 @@ def run_chain(config: str,
         log=log_file)
 
 
-def parse_steps(log_text: str) -> Dict[str, dict]:
-    """Per pipeline step (``[OSDTW] <step>: running`` sections; ``train``
-    for a single config): the last iteration's time and the peak logged
-    CUDA memory."""
-    sections = re.split(r'\[OSDTW\] (\w+): running', log_text)
-    named = [('train', sections[0])] + list(zip(sections[1::2],
-                                                 sections[2::2]))
+def logged_iterations(folder: str) -> dict:
+    """The training iterations a run in ``folder`` logged (its newest
+    ``<timestamp>/vis_data/scalars.json``): how many, the last one's
+    ``time`` (s) and the peak of mmengine's ``memory`` (MB of CUDA memory,
+    logged on a GPU only)."""
+    logs = sorted(glob.glob(osp.join(folder, '*', 'vis_data', 'scalars.json')))
+    records = []
+    if logs:
+        with open(logs[-1]) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+    train = [r for r in records if 'loss' in r and 'time' in r]
+    memory = [r['memory'] for r in train if 'memory' in r]
+    return dict(
+        iters=len(train),
+        sec_per_iter=train[-1]['time'] if train else None,
+        cuda_mb=max(memory) if memory else None)
+
+
+def pipeline_steps(work_dir: str) -> Dict[str, dict]:
+    """Per finished pipeline step, in the order the steps finished: its
+    seconds and peak memory (the ledger's ``done.json``, Fisher passes and
+    the search included) and its logged training iterations."""
     out = {}
-    for step, text in named:
-        iters = ITER_LINE.findall(text)
-        if not iters:
-            continue
-        memory = [int(m) for _, _, m in iters if m]
-        out[step] = dict(
-            iters=len(iters),
-            sec_per_iter=float(iters[-1][1]),
-            cuda_mb=max(memory) if memory else None)
-    return out
+    for done_file in glob.glob(osp.join(work_dir, '*', 'done.json')):
+        with open(done_file) as f:
+            done = json.load(f)
+        step_dir = osp.dirname(done_file)
+        memory = done.get('peak_memory_mb') or {}
+        logged = logged_iterations(step_dir)
+        out[osp.basename(step_dir)] = dict(
+            finished=done.get('finished', ''),
+            step_s=done['seconds'],
+            sec_per_iter=logged['sec_per_iter'],
+            rss_mb=memory.get('rss'),
+            cuda_mb=memory.get('cuda') or logged['cuda_mb'])
+    return dict(sorted(out.items(), key=lambda item: item[1]['finished']))
 
 
-def step_seconds(work_dir: str) -> Dict[str, float]:
-    """The pipeline ledger's seconds per step (Fisher passes included)."""
-    out = {}
-    for step in sorted(os.listdir(work_dir)) if osp.isdir(work_dir) else []:
-        done = osp.join(work_dir, step, 'done.json')
-        if osp.isfile(done):
-            with open(done) as f:
-                out[step] = json.load(f)['seconds']
-    return out
-
-
-def format_rows(rows: List[dict], device: str) -> str:
+def format_rows(rows: List[dict]) -> str:
     """The result table (markdown)."""
-    mem = 'peak CUDA MB' if device == 'cuda' else 'peak RSS MB (process)'
     lines = [
-        f'| chain | stage | s/iter | step s | {mem} | exit |',
-        '|---|---|---|---|---|---|',
+        '| chain | stage | s/iter | step s | peak RSS MB | peak CUDA MB | '
+        'exit |',
+        '|---|---|---|---|---|---|---|',
     ]
+
+    def cell(value, fmt):
+        return '' if value is None else format(value, fmt)
+
     for row in rows:
-        memory = row['cuda_mb'] if device == 'cuda' else row['max_rss_mb']
-        memory = '' if memory is None else f'{memory:,.0f}'
-        per_iter = '' if row['sec_per_iter'] is None else \
-            f'{row["sec_per_iter"]:.2f}'
-        step_s = '' if row['step_s'] is None else f'{row["step_s"]:.1f}'
-        lines.append(f'| {row["chain"]} | {row["stage"]} | {per_iter} | '
-                     f'{step_s} | {memory} | {row["code"]} |')
+        lines.append(f'| {row["chain"]} | {row["stage"]} | '
+                     f'{cell(row["sec_per_iter"], ".2f")} | '
+                     f'{cell(row["step_s"], ".1f")} | '
+                     f'{cell(row["rss_mb"], ",.0f")} | '
+                     f'{cell(row["cuda_mb"], ",.0f")} | {row["code"]} |')
     return '\n'.join(lines)
 
 
@@ -263,8 +280,11 @@ def dry_run(work_dir: str,
         init = None  # the MGP chain's checkpoint, for the fine-tunings
         for kind, config in chains(benchmark):
             wanted = kind in kinds and (not only or only in config)
-            if kind != 'mgp' and not wanted:
-                continue  # MGP always runs: the others start from it
+            # MGP runs whenever a baseline or MORE chain starts from it
+            # (the pipeline has its own MGP step).
+            needed = kind == 'mgp' and bool({'baselines', 'more'} & set(kinds))
+            if not (wanted or needed):
+                continue
             name = osp.splitext(config[len('configs/'):])[0]
             run_dir = osp.join(work_dir, 'runs', name.replace('/', '__'))
             result = run_chain(
@@ -274,21 +294,24 @@ def dry_run(work_dir: str,
                 init if kind in ('baselines', 'more') else None)
             if kind == 'mgp':
                 init = osp.join(run_dir, 'iter_2.pth')
-            with open(result['log']) as f:
-                steps = parse_steps(f.read())
-            seconds = step_seconds(run_dir) if kind == 'osdtw' else {}
-            names = list(dict.fromkeys(list(steps) + list(seconds)))
-            for stage in names or ['train']:
-                info = steps.get(stage, {})
+            if kind == 'osdtw':
+                stages = pipeline_steps(run_dir)
+            else:  # one process, one stage: its peak RSS is the stage's
+                logged = logged_iterations(run_dir)
+                stages = dict(train=dict(
+                    step_s=result['seconds'],
+                    sec_per_iter=logged['sec_per_iter'],
+                    rss_mb=result['max_rss_mb'],
+                    cuda_mb=logged['cuda_mb']))
+            for stage, info in (stages or dict(train={})).items():
                 rows.append(
                     dict(
                         chain=name,
                         stage=stage,
                         sec_per_iter=info.get('sec_per_iter'),
-                        step_s=seconds.get(stage, result['seconds']
-                                           if kind != 'osdtw' else None),
+                        step_s=info.get('step_s'),
+                        rss_mb=info.get('rss_mb', result['max_rss_mb']),
                         cuda_mb=info.get('cuda_mb'),
-                        max_rss_mb=result['max_rss_mb'],
                         code=result['code']))
             status = 'ok' if result['code'] == 0 else \
                 f'FAILED ({result["log"]})'
@@ -321,7 +344,7 @@ def main(argv=None) -> int:
     rows = dry_run(args.work_dir, tuple(args.benchmark or BENCHMARKS),
                    tuple(args.kind or KINDS), args.only, args.batch_size,
                    args.device, args.amp, args.tiny)
-    print(format_rows(rows, args.device))
+    print(format_rows(rows))
     print(f'total: {time.time() - start:.0f} s')
     return 0 if all(r['code'] == 0 for r in rows) else 1
 

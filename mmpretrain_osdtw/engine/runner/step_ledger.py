@@ -8,7 +8,8 @@ by rank 0) and every artifact it lists exists. ``done.json`` holds::
      "key": {...},            # the step's settings (inputs included)
      "artifacts": {"checkpoint": "stage2/epoch_3.pth", ...},
      "files": {"checkpoint": {"size": 1234, "sha256": "..."}, ...},
-     "seconds": 12.3, "finished": "2025-01-01 12:00:00", ...}
+     "seconds": 12.3, "finished": "2025-01-01 12:00:00",
+     "peak_memory_mb": {"rss": 812.4, "cuda": null}, ...}
 
 ``files`` records each artifact's size and SHA-256 (read in 1 MiB chunks
 when the step finishes and on every rerun); a rerun runs a step again when
@@ -16,6 +17,9 @@ an artifact is missing, truncated or changed, and logs one line naming the
 file and why. An unreadable ``done.json`` (truncated, not a JSON object)
 means "not done", also logged with its path. A step that fails before
 writing any file removes the folder it created.
+
+``peak_memory_mb`` is the step's own peak (the CPU high-water mark is
+reset when the step starts, see :mod:`mmpretrain_osdtw.utils.peak_memory`).
 
 Paths under the work dir are stored relative to it, so a moved or copied
 work dir resumes the same way (files of older runs with absolute paths are
@@ -41,6 +45,8 @@ from mmengine.dist import barrier, is_main_process
 
 from mmpretrain_osdtw.utils import (atomic_json_dump, check_digest,
                                     file_digest)
+from mmpretrain_osdtw.utils.peak_memory import (peak_memory_mb,
+                                                reset_peak_memory)
 
 DONE_FILE = 'done.json'
 #: Written when a step starts: the inputs its partial outputs come from.
@@ -263,6 +269,7 @@ class StepLedger:
                 self._may_resume[step] = False
         if is_main_process():
             atomic_json_dump(inputs, started)
+        reset_peak_memory()
         start = time.time()
         try:
             result = work()
@@ -271,6 +278,7 @@ class StepLedger:
                 remove_if_no_files(folder)
             raise
         artifacts = result.pop('artifacts')
+        result.setdefault('peak_memory_mb', peak_memory_mb())
         return self.mark_done(step, key, artifacts,
                               time.time() - start, **result)
 

@@ -212,3 +212,27 @@ def test_a_resume_key_names_every_dependency(tmp_path):
     (tmp_path / 'second' / DONE_FILE).unlink()
     run('b', dict(k='second', extra=1))
     assert seen == dict(second=True)
+
+
+def test_each_step_records_its_own_peak_memory(tmp_path):
+    """A step that holds 200 MiB records a peak that a later, small step
+    does not inherit (the high-water mark is reset per step on Linux)."""
+    import numpy as np
+
+    from mmpretrain_osdtw.utils.peak_memory import reset_peak_memory
+    ledger = StepLedger(str(tmp_path), ('big', 'small'))
+
+    def big():
+        block = np.empty(200 * 2**20, dtype=np.uint8)
+        block[::4096] = 1
+        path = f'{ledger.step_dir("big")}/out.txt'
+        open(path, 'w').close()
+        return dict(artifacts=dict(out=path))
+
+    big_rss = ledger.run_step('big', {}, big)['peak_memory_mb']['rss']
+    small = work_writing(ledger, 'small', [])
+    small_rss = ledger.run_step('small', {}, small)['peak_memory_mb']['rss']
+    raw = json.loads((tmp_path / 'big' / DONE_FILE).read_text())
+    assert raw['peak_memory_mb']['rss'] == big_rss
+    if reset_peak_memory():
+        assert small_rss < big_rss - 150

@@ -1,0 +1,35 @@
+"""Per-interval peak memory (the pipeline records one per step)."""
+import numpy as np
+import pytest
+
+from mmpretrain_osdtw.utils.peak_memory import peak_memory_mb, reset_peak_memory
+
+
+def _touch(mib: int) -> np.ndarray:
+    block = np.empty(mib * 2**20, dtype=np.uint8)
+    block[::4096] = 1  # make every page resident
+    return block
+
+
+def test_the_peak_of_a_big_allocation_is_seen():
+    reset_peak_memory()
+    before = peak_memory_mb()['rss']
+    block = _touch(200)
+    assert peak_memory_mb()['rss'] >= before + 190
+    del block
+
+
+def test_a_reset_forgets_an_earlier_peak():
+    block = _touch(200)
+    high = peak_memory_mb()['rss']
+    del block
+    if not reset_peak_memory():
+        pytest.skip('no /proc/self/clear_refs: the CPU peak cannot be reset')
+    assert peak_memory_mb()['rss'] < high - 150
+
+
+def test_no_gpu_no_cuda_figure():
+    import torch
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        pytest.skip('a GPU is in use')
+    assert peak_memory_mb()['cuda'] is None
