@@ -181,3 +181,15 @@ def test_bench_configs_read_the_arch(monkeypatch):
     assert cfg.train_cfg.max_epochs == 6
     refine = Config.fromfile(str(cfg_dir / 'osdtw_stage3_refine.py'))
     assert refine.train_cfg.max_epochs == 2
+
+
+def test_replot_redraws_both_plots_from_a_summary(tmp_path):
+    """``replot`` draws the per-class curves and the grid heat maps from
+    the committed IR-100 summary alone (the runs are not needed)."""
+    import shutil
+    summary = _PATH.parents[2] / 'docs' / 'benchmarks' / 'accuracy.json'
+    shutil.copy(summary, tmp_path / 'accuracy.json')
+    args = bench.parse_args(['replot', str(tmp_path / 'accuracy.json')])
+    assert bench.replot(args) == 0
+    for name in ('accuracy_per_class.png', 'accuracy_grid_heatmaps.png'):
+        assert (tmp_path / name).stat().st_size > 10_000, name

@@ -877,12 +877,15 @@ def plot_per_class(results: Dict[str, Dict[int, dict]], path: str,
             capsize=3,
             label=f'{label} ({len(per)} seeds)')
     ax.set_xscale('log')
-    ax.axvline(MANY_THR, color='grey', linestyle=':', linewidth=1)
-    ax.axvline(FEW_THR, color='grey', linestyle=':', linewidth=1)
+    for threshold, text in ((FEW_THR, f'Few < {FEW_THR} | Medium'),
+                            (MANY_THR, f'Medium | Many > {MANY_THR}')):
+        ax.axvline(threshold, color='grey', linestyle=':', linewidth=1)
+        ax.text(threshold, 1.0, text, transform=ax.get_xaxis_transform(),
+                ha='center', va='bottom', fontsize=7, color='dimgrey')
     ax.set_xlabel('training images of the class (log scale)')
     ax.set_ylabel('test accuracy of the class (%)')
     ax.set_title(f'CIFAR-10-LT (IR {imb_ratio}): per-class accuracy, '
-                 'mean ± std')
+                 'mean ± std', pad=14)
     ax.legend(fontsize='small')
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -896,6 +899,7 @@ def plot_heatmaps(validation: dict, path: str) -> bool:
         return False
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
     from matplotlib.patheffects import withStroke
     outline = withStroke(linewidth=2, foreground='white')
     first = next(iter(validation.values()))['seed_mean']
@@ -923,8 +927,9 @@ def plot_heatmaps(validation: dict, path: str) -> bool:
         flat = [(v, r, c) for r, row in enumerate(mat)
                 for c, v in enumerate(row) if math.isfinite(v)]
         best = max(flat) if high_good else min(flat)
-        ax.plot([best[2] - 0.3], [best[1] + 0.3], marker='*', color='red',
-                markersize=12, markeredgecolor='white')
+        ax.add_patch(
+            Rectangle((best[2] - 0.5, best[1] - 0.5), 1, 1, fill=False,
+                      edgecolor='red', linewidth=2.5))
         for r, row in enumerate(mat):
             for c, v in enumerate(row):
                 text = f'{v:.1f}' if high_good else f'{v:.3g}'
@@ -937,7 +942,8 @@ def plot_heatmaps(validation: dict, path: str) -> bool:
         ax.set_xlabel('w_A')
         ax.set_ylabel('C')
         ax.set_title(title, fontsize=9)
-    fig.suptitle('OSDTW grid, mean over seeds (star: best / proxy argmin)',
+    fig.suptitle('OSDTW grid, mean over seeds (red frame: best measured '
+                 'cell / proxy argmin)',
                  fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -1001,6 +1007,22 @@ def aggregate(args: argparse.Namespace) -> int:
     return 0
 
 
+def replot(args: argparse.Namespace) -> int:
+    """Redraw the two plots from an ``accuracy.json`` that ``aggregate``
+    wrote (next to it), without the runs."""
+    summary = _read_json(args.summary)
+    out_dir = osp.dirname(osp.abspath(args.summary))
+    imb_ratio = summary.get('imb_ratio', DEFAULT_IMB_RATIO)
+    if 'imb_ratio' not in summary and osp.basename(out_dir).startswith('ir'):
+        imb_ratio = int(osp.basename(out_dir)[2:])  # older summaries
+    plot_per_class(summary['results'],
+                   osp.join(out_dir, 'accuracy_per_class.png'), imb_ratio)
+    plot_heatmaps(summary['proxy_validation'],
+                  osp.join(out_dir, 'accuracy_grid_heatmaps.png'))
+    print(f'redrew the plots in {out_dir}')
+    return 0
+
+
 # ----------------------------------------------------------- command line
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -1046,6 +1068,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
             type=int,
             default=3,
             help='rows with fewer seeds are marked incomplete')
+    redraw = sub.add_parser(
+        'replot', help='redraw the plots from an accuracy.json')
+    redraw.add_argument('summary', help='an accuracy.json of aggregate')
     run = sub.choices['run']
     run.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     run.add_argument(
@@ -1085,6 +1110,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         action='store_false',
         help='do not aggregate at the end')
     args = parser.parse_args(argv)
+    if args.command == 'replot':
+        return args
     if args.imb_ratio < 1:
         parser.error(f'--imb-ratio must be >= 1, got {args.imb_ratio}')
     if args.epochs < 2:
@@ -1128,6 +1155,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     os.chdir(REPO)
     if args.command == 'aggregate':
         return aggregate(args)
+    if args.command == 'replot':
+        return replot(args)
     prepare_data(args.data_root)
     code = Benchmark(args).run()
     if args.aggregate:

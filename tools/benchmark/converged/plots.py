@@ -58,9 +58,10 @@ def plot_grid(analysis: Dict[str, dict], path: str,
               title: Optional[str] = None) -> bool:
     """Heat maps over (C, w_A): measured top-1 error of the refined model,
     test NLL of the assembled model and the proxy of each mismatch
-    estimate (a star marks each panel's minimum)."""
+    estimate (a red frame marks each panel's minimum)."""
     if not analysis:
         return False
+    from matplotlib.patches import Rectangle
     from matplotlib.patheffects import withStroke
     outline = withStroke(linewidth=2, foreground='white')
     first = next(iter(analysis.values()))
@@ -88,8 +89,9 @@ def plot_grid(analysis: Dict[str, dict], path: str,
                 for c, v in enumerate(row) if math.isfinite(v)]
         if flat:
             best = min(flat)
-            ax.plot([best[2]], [best[1]], marker='*', color='red',
-                    markersize=14, markeredgecolor='white', alpha=0.6)
+            ax.add_patch(
+                Rectangle((best[2] - 0.5, best[1] - 0.5), 1, 1, fill=False,
+                          edgecolor='red', linewidth=2.5))
         for r, row in enumerate(mat):
             for c, v in enumerate(row):
                 if math.isfinite(v):
