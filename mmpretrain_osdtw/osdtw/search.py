@@ -14,7 +14,13 @@ here, read by stage 2).
      "grid": {"proxy": [[...]], "enc_var": ..., "enc_bias": ...,
               "dec_var": ...},            # rows C = 0..L, columns w_grid
      "per_depth": [{"C", "w_A", "proxy"}, ...],
-     "diagnostics": {...}, "inputs": {...}, "timings": {...}}
+     "diagnostics": {..., "per_layer_mismatch": [...]},
+     "inputs": {...}, "timings": {...}}
+
+``diagnostics.per_layer_mismatch`` holds, per layer ``0..L``, the measured
+``sum delta_j^2`` against the summed noise ``n_j`` of the stage-1
+difference (:func:`~.proxy.layer_mismatch`): whether the two task models
+differ by more than noise, the premise of the proxy.
 
 The ``'paper'`` variant uses the empirical Fisher ``v`` of each task as its
 Fisher (``h := v``, ``k = 0``), as the paper does; ``'full'`` uses ``h``,
@@ -27,7 +33,8 @@ from typing import Optional
 import torch
 
 from mmpretrain_osdtw.utils import atomic_write
-from .proxy import DEFAULT_CHUNK_BYTES, ProxyGrid, make_w_grid, proxy_grid
+from .proxy import (DEFAULT_CHUNK_BYTES, ProxyGrid, layer_mismatch,
+                    make_w_grid, proxy_grid)
 from .stats_format import load_stats
 
 
@@ -73,6 +80,9 @@ def run_search(head_path: str,
         max_chunk_bytes=max_chunk_bytes)
     done = time.perf_counter()
     result = grid.to_dict()
+    result['diagnostics']['per_layer_mismatch'] = layer_mismatch(
+        inputs.for_variant(variant), inputs.num_layers, inputs.num_samples,
+        tuple(result['diagnostics']['zero_thresholds']), variant)
     result['N'] = inputs.num_samples
     result['inputs'] = dict(
         inputs.paths, has_cross=cross_path is not None, w_step=w_step)

@@ -84,6 +84,9 @@ Modules (one concept each):
   (:func:`zero_fisher_threshold`, :func:`kth_positive`).
 - :mod:`.mismatch`: the mismatch noise and debiasing
   (:func:`mismatch_noise`, :func:`debiased_delta2`).
+- :mod:`.layer_mismatch`: the per-layer measured mismatch against its
+  noise (:func:`layer_mismatch`, a diagnosis of the local-mismatch
+  premise, in ``search.json``).
 - :mod:`.costs`: reading chunks, the zero-Fisher split of the slot costs
   (one helper for both methods) and the exact costs.
 - :mod:`.expansion`: the series expansion.
@@ -103,6 +106,7 @@ Example:
 """
 from .costs import DEFAULT_CHUNK_BYTES
 from .grid import AUTO_EXPANSION_WORK, METHODS, proxy_grid
+from .layer_mismatch import layer_mismatch
 from .mismatch import debiased_delta2, mismatch_noise
 from .thresholds import ZERO_FISHER_REL, kth_positive, zero_fisher_threshold
 from .types import (MISMATCHES, TIE_RTOL, VARIANTS, ProxyGrid, SlotCosts,
@@ -112,6 +116,7 @@ from .validation import make_w_grid, validate_stats
 __all__ = [
     'AUTO_EXPANSION_WORK', 'DEFAULT_CHUNK_BYTES', 'METHODS', 'MISMATCHES',
     'TIE_RTOL', 'VARIANTS', 'ZERO_FISHER_REL', 'ProxyGrid', 'SlotCosts',
-    'TaskPairStats', 'debiased_delta2', 'kth_positive', 'make_w_grid',
+    'TaskPairStats', 'debiased_delta2', 'kth_positive', 'layer_mismatch',
+    'make_w_grid',
     'mismatch_noise', 'proxy_grid', 'validate_stats', 'zero_fisher_threshold'
 ]

@@ -293,8 +293,8 @@ class Protocol:
             age = active_log_age(s.mgp_dir)
             if not osp.isfile(s.mgp_checkpoint) and age is not None \
                     and age < 300:
-                return (f'{s.mgp_dir} has a log written {age:.0f} s ago: '
-                        'another MGP run is still going')
+                return (f'{s.mgp_dir} has a log written in the last 5 '
+                        'minutes: another MGP run is still going')
             return None
 
         return Job('mgp', None, 'mgp', (), steps, finish, threads=2,
@@ -377,7 +377,9 @@ class Protocol:
                     mismatch=PIPELINE_MISMATCH,
                     chosen=search['chosen'],
                     w_grid=search['w_grid'],
-                    proxy=search['grid']['proxy']),
+                    proxy=search['grid']['proxy'],
+                    per_layer_mismatch=search['diagnostics'].get(
+                        'per_layer_mismatch')),
                 curves={
                     step: read_curve(ledger.step_dir(step))
                     for step in ('stage1_head', 'stage1_tail', 'stage2',
@@ -414,6 +416,8 @@ class Protocol:
                 chosen=search['chosen'],
                 w_grid=search['w_grid'],
                 proxy=search['grid']['proxy'],
+                per_layer_mismatch=search['diagnostics'].get(
+                    'per_layer_mismatch'),
                 seconds=seconds)
 
         deps = (self.ledger(seed).done_path('fisher_cross'), )
