@@ -257,3 +257,19 @@ def test_command_line_tags_and_class_order():
     args = cli.parse_args(['aggregate'])
     assert args.out == osp.join('docs', 'benchmarks', 'converged', 'ir100')
     assert args.refine_epochs == 6
+
+
+def test_layer_mismatch_table():
+    """One row per layer, one column per seed with the pipeline search's
+    per-layer diagnosis; nothing without it."""
+    per_layer = [
+        dict(layer=0, ratio=None, above_noise=None),
+        dict(layer=1, ratio=2.5, above_noise=0.5),
+    ]
+    osdtw = {0: dict(search=dict(per_layer_mismatch=per_layer)),
+             1: dict(search=dict())}
+    table = results.markdown_layer_mismatch(osdtw).splitlines()
+    assert len(table) == 4 and 'seed 0' in table[0] and 'seed 1' not in table[0]
+    assert table[2] == '| 0 (head + final norm) | - |'
+    assert table[3] == '| 1 (block 1 + embeddings) | 2.5 (50.0 %) |'
+    assert results.markdown_layer_mismatch({1: dict(search={})}) == ''

@@ -25,11 +25,12 @@ from typing import List, Optional
 
 from mmpretrain_osdtw.utils import atomic_json_dump, atomic_write_text
 from .execute import Executor, pending_jobs
-from .jobs import (METHODS, MISMATCHES, NUM_LAYERS, OSDTW_LABEL, Protocol,
-                   Settings, check_names_unique)
+from .jobs import (METHODS, MISMATCHES, NUM_LAYERS, OSDTW_LABEL,
+                   PIPELINE_MISMATCH, Protocol, Settings, check_names_unique)
 from .plots import plot_curves, plot_grid
 from .results import (ablation_summary, load_runs, main_rows,
-                      markdown_ablation, markdown_main_table, mean_std)
+                      markdown_ablation, markdown_layer_mismatch,
+                      markdown_main_table, mean_std)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
@@ -201,6 +202,18 @@ def aggregate(settings: Settings, expected_seeds: int) -> str:
                     f'{r["chosen"]["head_weight"]:.2f}; rows: ' + '; '.join(
                         f'{k}: {v.get("top1", float("nan")):.1f}'
                         for k, v in r['rows'].items()))
+    layer_table = markdown_layer_mismatch(osdtw)
+    if layer_table:
+        text += [
+            '', '## Stage-1 mismatch against its noise, per layer', '',
+            'The pipeline\'s statistics (its search, '
+            f'{PIPELINE_MISMATCH!r}): the summed squared difference of the '
+            'two stage-1 task models over the summed noise variance of that '
+            'difference, on the slots with a nonzero Fisher for both tasks. '
+            'About 1 or below: the bodies differ by no more than noise, '
+            'sharing looks free; well above 1: the local-mismatch regime '
+            'the depth choice is for.', '', layer_table
+        ]
     text += ['', '## Ablations', '', markdown_ablation(ablation), '']
     for seed, entry in ablation.items():
         png = f'grid_seed{seed}.png'

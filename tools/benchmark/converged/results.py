@@ -476,6 +476,35 @@ def markdown_ablation(summary: dict) -> str:
     return '\n'.join(lines)
 
 
+def markdown_layer_mismatch(osdtw: Dict[Optional[int], dict]) -> str:
+    """Per layer and seed: the measured stage-1 mismatch over its noise
+    (``sum delta^2 / sum n``, the pipeline search's
+    ``per_layer_mismatch``) and the fraction of slots above their noise;
+    empty without that diagnosis."""
+    seeds = sorted(s for s, r in osdtw.items()
+                   if (r.get('search') or {}).get('per_layer_mismatch'))
+    if not seeds:
+        return ''
+    by_seed = {s: osdtw[s]['search']['per_layer_mismatch'] for s in seeds}
+    layers = [row['layer'] for row in by_seed[seeds[0]]]
+    lines = [
+        '| layer | ' + ' | '.join(
+            f'seed {s}: sum delta^2 / sum noise (slots above)'
+            for s in seeds) + ' |', '|---|' + '---|' * len(seeds)
+    ]
+    for i, layer in enumerate(layers):
+        cells = []
+        for s in seeds:
+            row = by_seed[s][i]
+            ratio, above = row.get('ratio'), row.get('above_noise')
+            cells.append('-' if ratio is None else
+                         f'{ratio:.3g} ({100 * (above or 0):.1f} %)')
+        name = {0: 'head + final norm', 1: 'block 1 + embeddings'}.get(
+            layer, f'block {layer}')
+        lines.append(f'| {layer} ({name}) | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
 def _fmt(value, digits: int = 1) -> str:
     if value is None or not math.isfinite(float(value)):
         return '-'
