@@ -273,3 +273,19 @@ def test_layer_mismatch_table():
     assert table[2] == '| 0 (head + final norm) | - |'
     assert table[3] == '| 1 (block 1 + embeddings) | 2.5 (50.0 %) |'
     assert results.markdown_layer_mismatch({1: dict(search={})}) == ''
+
+
+def test_mgp_segments_sum_the_resumed_runs(tmp_path):
+    """Two log folders (a run and its resumption): two segments, each from
+    the folder's start time to its log's last write."""
+    import os
+    import time
+    for stamp, length in (('20260101_100000', 600), ('20260101_120000', 300)):
+        folder = tmp_path / stamp
+        folder.mkdir()
+        log = folder / f'{stamp}.log'
+        log.write_text('x')
+        start = time.mktime(time.strptime(stamp, '%Y%m%d_%H%M%S'))
+        os.utime(log, (start + length, start + length))
+    segments = results.mgp_segments(str(tmp_path))
+    assert [round(b - a) for a, b in segments] == [600, 300]

@@ -193,9 +193,10 @@ def aggregate(settings: Settings, expected_seeds: int) -> str:
         markdown_main_table(rows, expected_seeds), ''
     ]
     if mgp is not None:
-        text += [f'MGP: {mgp["epochs"]} epochs, elapsed '
-                 f'{mgp.get("elapsed_s")} s (from its first log folder to '
-                 'its last checkpoint).', '']
+        text += [f'MGP: {mgp["epochs"]} epochs, {mgp.get("training_s")} s '
+                 f'of training in {mgp.get("segments")} segment(s); elapsed '
+                 f'{mgp.get("elapsed_s")} s from its first log folder to its '
+                 'last checkpoint, pauses included.', '']
     for r in osdtw.values():
         text.append(f'OSDTW seed {r["seed"]}: chosen C = '
                     f'{r["chosen"]["shared_depth"]}, w_A = '

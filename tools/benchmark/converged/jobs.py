@@ -280,12 +280,15 @@ class Protocol:
             return [Step('train', argv)]
 
         def finish(seconds):
-            from .results import mgp_wall_time
+            from .results import mgp_segments, mgp_wall_time
+            segments = mgp_segments(s.mgp_dir)
             return dict(
                 kind='mgp',
                 checkpoint=s.mgp_checkpoint,
                 epochs=s.mgp_epochs,
                 elapsed_s=mgp_wall_time(s.mgp_dir, s.mgp_checkpoint),
+                training_s=round(sum(b - a for a, b in segments), 1),
+                segments=len(segments),
                 seconds=seconds)
 
         def wait():

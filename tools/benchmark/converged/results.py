@@ -83,6 +83,19 @@ def mgp_wall_time(work_dir: str, checkpoint: str) -> Optional[float]:
     return round(osp.getmtime(checkpoint) - min(starts), 1)
 
 
+def mgp_segments(work_dir: str) -> List[List[float]]:
+    """``[start, end]`` (epoch seconds) of each run segment of MGP: a log
+    folder's start (its name) to its log file's last write. A resumed run
+    has several; their sum is the training time without the pauses."""
+    out = []
+    for folder in sorted(glob.glob(osp.join(work_dir, '*'))):
+        start = _segment_start(folder) if osp.isdir(folder) else None
+        logs = glob.glob(osp.join(folder, '*.log'))
+        if start is not None and logs:
+            out.append([start, max(osp.getmtime(p) for p in logs)])
+    return out
+
+
 def active_log_age(work_dir: str) -> Optional[float]:
     """Seconds since the newest ``<work_dir>/*/*.log`` changed (None: no
     log)."""
