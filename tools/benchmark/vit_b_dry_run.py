@@ -237,7 +237,10 @@ def pipeline_steps(work_dir: str) -> Dict[str, dict]:
             step_s=done['seconds'],
             sec_per_iter=logged['sec_per_iter'],
             rss_mb=memory.get('rss'),
-            cuda_mb=memory.get('cuda') or logged['cuda_mb'])
+            # mmengine resets the CUDA peak at every logged iteration, so
+            # the step's peak is the larger of the two figures.
+            cuda_mb=max((m for m in (memory.get('cuda'), logged['cuda_mb'])
+                         if m is not None), default=None))
     return dict(sorted(out.items(), key=lambda item: item[1]['finished']))
 
 
