@@ -168,10 +168,10 @@ def run_chain(config: str,
     """Run one chain in a child process (in ``cwd``, where ``data/`` is);
     its exit code, time and peak memory."""
     os.makedirs(osp.dirname(log_file), exist_ok=True)
-    cmd = [
+    cmd = [  # --verbose: every step's iterations in the log (parse_steps)
         sys.executable,
         osp.join(REPO, 'tools', 'train.py'),
-        osp.join(REPO, config), '--work-dir', work_dir
+        osp.join(REPO, config), '--work-dir', work_dir, '--verbose'
     ]
     if amp:
         cmd.append('--amp')

@@ -5,7 +5,7 @@ every iteration of the run so far times the iterations left. The first
 iteration of a run carries one-off costs (the first batch read and decoded,
 kernels and allocator warmed up, a busy machine at the start): with 20 s of
 them in the first of 840 iterations of 0.1 s, the ETA logged after the first
-epoch (14 iterations) is 21 minutes for a stage that takes 86 seconds, and
+epoch (14 iterations) is 21 minutes for a stage that takes 104 seconds, and
 it stays too high for most of the run. :class:`RecentIterTimerHook` takes the
 mean over the last epoch's worth of iterations instead, leaving out the
 run's first one, so the ETA is right from the first epoch on and follows a

@@ -279,6 +279,7 @@ def test_fisher_max_samples_reaches_every_pass(killed_then_resumed, tmp_path):
         source.parent / 'pipeline.py',
         work_dir,
         tmp_path / 'subset.log',
+        '--verbose',  # each step's log on the console: no Epoch(train)
         '--cfg-options',
         'train_cfg.fisher.max_samples=20',
         start_new_session=True)
@@ -323,8 +324,9 @@ def test_stage1_in_one_data_pass(killed_then_resumed, tmp_path):
     stage-1 trainings; the task models and their statistics come from it."""
     source = killed_then_resumed[0]
     work_dir = tmp_path / 'work'
-    pair = ('--cfg-options', 'train_cfg.stage1_pair=stage1_pair.py',
-            'train_cfg.refine=None')
+    # --verbose: each step's log on the console, to tell what trained
+    pair = ('--verbose', '--cfg-options',
+            'train_cfg.stage1_pair=stage1_pair.py', 'train_cfg.refine=None')
     code, log = run_pipeline(source.parent / 'pipeline.py', work_dir,
                              tmp_path / 'pair.log', *pair)
     assert code == 0, log[-5000:]
