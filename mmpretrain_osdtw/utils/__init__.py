@@ -13,7 +13,8 @@ from .io import (atomic_json_dump, atomic_torch_save, atomic_write,
 
 __all__ = [
     'INTERRUPTED_EXIT_CODE', 'InputError', 'Interrupted',
-    'epoch_in_progress', 'raise_on_signals', 'atomic_json_dump', 'atomic_torch_save', 'atomic_write',
+    'epoch_in_progress', 'raise_on_signals', 'atomic_json_dump',
+    'atomic_torch_save', 'atomic_write',
     'atomic_write_text', 'check_checkpoint_path', 'check_digest', 'check_int',
     'file_digest', 'load_class_counts', 'split_head_tail', 'task_index_map',
     'task_num_classes', 'naming_file', 'unreadable_checkpoint'

@@ -34,8 +34,7 @@ class RecentIterTimerHook(IterTimerHook):
 
     def __init__(self, window: Optional[int] = None) -> None:
         super().__init__()
-        if window is not None and (not isinstance(window, int)
-                                   or window < 1):
+        if window is not None and (not isinstance(window, int) or window < 1):
             raise ValueError('RecentIterTimerHook: window must be an int '
                              f'>= 1, got {window!r}')
         self.window = window

@@ -39,10 +39,11 @@ class ConsoleFilter(logging.Filter):
     records logged with ``extra=CONSOLE``."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, 'console', False) or record.levelno > logging.WARNING:
+        if getattr(record, 'console', False):
             return True
-        return (record.levelno == logging.WARNING
-                and not ROUTINE_WARNINGS.search(record.getMessage()))
+        if record.levelno != logging.WARNING:
+            return record.levelno > logging.WARNING
+        return not ROUTINE_WARNINGS.search(record.getMessage())
 
 
 def quiet_console(logger: MMLogger) -> MMLogger:

@@ -11,7 +11,8 @@ from _toy_images import write_toy_dataset
 from test_stage_runner import ENV, train, write_configs
 
 TRAIN_PIPELINE = ("[dict(type='LoadImageFromFile'), dict(type='RandomFlip', "
-                  "prob=0.5, direction='horizontal'), dict(type='PackInputs')]")
+                  "prob=0.5, direction='horizontal'), "
+                  "dict(type='PackInputs')]")
 EXTRA = (
     "custom_imports = dict(imports=['mmpretrain_osdtw', '_interrupt_hook'], "
     'allow_failed_imports=False)',

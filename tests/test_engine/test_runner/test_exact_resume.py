@@ -13,7 +13,8 @@ from _pipeline_runs import results, run
 RERUN = 'rerun the same command to resume'
 #: (OSDTW_TEST_INTERRUPT, the line on stderr)
 INTERRUPTS = (
-    ('stage1_head:2:1:SIGINT', f'interrupted in stage1_head, epoch 2; {RERUN}'),
+    ('stage1_head:2:1:SIGINT',
+     f'interrupted in stage1_head, epoch 2; {RERUN}'),
     ('stage1_tail:end:SIGTERM', f'interrupted in stage1_tail; {RERUN}'),
     ('refine:2:1:SIGINT', f'interrupted in refine, epoch 2; {RERUN}'),
 )
