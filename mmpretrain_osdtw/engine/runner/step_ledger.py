@@ -277,6 +277,11 @@ class StepLedger:
         start = time.monotonic()
         try:
             result = work()
+            segments = earlier + [time.monotonic() - start]
+            artifacts = result.pop('artifacts')
+            # an interrupt while hashing (big checkpoints) is this step's too
+            done = self.mark_done(step, key, artifacts, sum(segments),
+                                  **result)
         except BaseException as err:
             self.write_started(step, inputs,
                                earlier + [time.monotonic() - start])
@@ -287,10 +292,6 @@ class StepLedger:
             if created and is_main_process():
                 remove_if_no_files(folder)
             raise
-        segments = earlier + [time.monotonic() - start]
-        artifacts = result.pop('artifacts')
-        done = self.mark_done(step, key, artifacts, sum(segments),
-                              **result)
         self.write_started(step, inputs, [])
         runs = f', over {len(segments)} runs' if len(segments) > 1 else ''
         self.log(f'{step}: done in {format_seconds(sum(segments))}{runs} '
