@@ -3,8 +3,14 @@
 Usage::
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
-        [--no-validate] [--auto-scale-lr] [--init-backbone CKPT]
+        [--no-validate] [--auto-scale-lr] [--init-backbone CKPT] [--verbose]
         [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
+
+A pipeline config's console shows one line when each step starts and one
+when it ends; every step's full log goes to its folder (``--verbose``: to
+the console too). Ctrl-C or SIGTERM ends the run with one line, e.g.
+``interrupted in stage2, epoch 3; rerun the same command to resume``, and
+exit code 130 (a single config resumes with ``--resume``).
 
 Fine-tuning from an MGP (MAE) checkpoint: ``--init-backbone CKPT`` starts
 every backbone of the model (both task models of a ``TaskPairClassifier``,
@@ -19,6 +25,7 @@ Several processes (CUDA with NCCL, or CPU with gloo)::
 """
 import argparse
 import os
+import os.path as osp
 import sys
 
 from mmengine.config import DictAction
@@ -29,6 +36,8 @@ from mmpretrain_osdtw.apis import (InputError, build_runner, load_cli_config,
                                    release_distributed, resolve_work_dir,
                                    set_default_dataloader_cfg)
 from mmpretrain_osdtw.models.utils import set_backbone_init
+from mmpretrain_osdtw.utils import (INTERRUPTED_EXIT_CODE, Interrupted,
+                                    epoch_in_progress, raise_on_signals)
 
 
 def parse_args() -> argparse.Namespace:
@@ -58,6 +67,11 @@ def parse_args() -> argparse.Namespace:
         metavar='CKPT',
         help="start every backbone of the model from CKPT's `backbone.*` "
         'weights (an MGP/MAE checkpoint); applied before --cfg-options')
+    parser.add_argument(
+        '--verbose',
+        action='store_true',
+        help="a pipeline config: show every step's full log on the console "
+        '(by default it goes to the log file in the step folder)')
     parser.add_argument(
         '--no-pin-memory',
         action='store_true',
@@ -104,8 +118,10 @@ def merge_args(cfg, args):
             raise KeyError(f'--auto-scale-lr needs `auto_scale_lr=dict('
                            f'base_batch_size=...)` in {args.config}')
         cfg.auto_scale_lr.enable = True
+    if args.verbose and cfg.get('runner_type') == 'QuietConsoleRunner':
+        cfg.runner_type = 'Runner'  # mmengine's: everything on the console
     if args.init_backbone is not None:
-        if cfg.get('train_cfg', {}).get('type') == 'StageRunner':
+        if is_pipeline(cfg):
             cfg.train_cfg.init_backbone = args.init_backbone
         else:
             set_backbone_init(cfg.model, args.init_backbone)
@@ -119,17 +135,38 @@ def merge_args(cfg, args):
     return cfg
 
 
+def is_pipeline(cfg) -> bool:
+    """Whether ``cfg`` is an OSDTW pipeline config (``StageRunner``)."""
+    return cfg.get('train_cfg', {}).get('type') == 'StageRunner'
+
+
+def interrupted_line(err: KeyboardInterrupt, args, cfg, runner) -> str:
+    """The one line of an interrupted run: where (the pipeline step, or
+    the config's name and epoch) and how to resume."""
+    if not isinstance(err, Interrupted):
+        name = osp.splitext(osp.basename(args.config))[0]
+        err = Interrupted(name, epoch_in_progress(runner))
+    if cfg is None or is_pipeline(cfg) or cfg.get('resume'):
+        return err.describe()
+    return err.describe('rerun the same command with --resume to resume')
+
+
 def main() -> int:
     args = parse_args()
+    raise_on_signals()
+    cfg = runner = None
     try:
         cfg = load_cli_config(args.config, lambda cfg: merge_args(cfg, args))
         preflight(cfg, mode='train')
         runner = build_runner(cfg)
         runner.train()
-        del runner  # collected by release_distributed()
+        runner = None  # collected by release_distributed()
     except InputError as err:  # a config or data error: one line, no trace
         print(f'error: {err}', file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:  # SIGINT / SIGTERM: one line, no trace
+        print(interrupted_line(err, args, cfg, runner), file=sys.stderr)
+        return INTERRUPTED_EXIT_CODE
     release_distributed()
     return 0
 

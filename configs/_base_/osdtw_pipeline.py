@@ -10,6 +10,11 @@
 # one place of that placeholder.
 _base_ = './lt_runtime.py'
 
+# The console shows one line per step start and end (and warnings); every
+# step's full log, its config and hook table included, goes to the log file
+# in its folder. `tools/train.py --verbose` shows everything on the console.
+runner_type = 'QuietConsoleRunner'
+
 model = dict(
     type='ImageClassifier',
     backbone=dict(

@@ -120,6 +120,9 @@ def with_progress(loader: Iterable) -> Iterator:
         yield batch
         if bar is not None:
             bar.update()
+    if bar is not None:  # end the bar's line, as mmengine's track_progress
+        bar.file.write('\n')
+        bar.file.flush()
 
 
 def task_fisher_from_config(cfg, checkpoint: str, work_dir: str,
@@ -182,7 +185,12 @@ def build_task_model(cfg,
     """
     model = build_model(cfg)
     with naming_file(checkpoint, 'checkpoint'):
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+        load_checkpoint(
+            model,
+            checkpoint,
+            map_location='cpu',
+            strict=True,
+            logger='current')
     return model.to(device or get_device()).eval()
 
 

@@ -21,9 +21,9 @@ from typing import Callable, Optional
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config, ConfigDict
-from mmengine.registry import RUNNERS, DefaultScope
+from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
-from mmpretrain.registry import MODELS
+from mmpretrain.registry import MODELS, RUNNERS
 from torch import nn
 
 from mmpretrain_osdtw.utils import InputError
@@ -182,7 +182,8 @@ def build_model(cfg: Config) -> nn.Module:
 
 
 def build_runner(cfg: Config) -> Runner:
-    """Build the Runner named by ``runner_type`` (default mmengine's).
+    """Build the Runner named by ``runner_type`` (default mmengine's),
+    looked up in MMPretrain's registry (then mmengine's).
 
     Args:
         cfg (Config): A complete config.

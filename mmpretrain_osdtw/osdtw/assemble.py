@@ -31,7 +31,7 @@ def load_state_dict(path: str) -> Tuple[Dict[str, torch.Tensor], dict]:
         tuple: ``(state_dict, meta)``.
     """
     with naming_file(path, 'checkpoint'):
-        ckpt = _load_checkpoint(path, map_location='cpu')
+        ckpt = _load_checkpoint(path, map_location='cpu', logger='current')
     if not isinstance(ckpt, dict) or 'state_dict' not in ckpt:
         raise ValueError(f'{path!r} is not an MMPretrain checkpoint (no '
                          '"state_dict")')

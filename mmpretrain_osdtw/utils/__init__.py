@@ -1,16 +1,20 @@
-"""Helpers below every other subpackage: checks, atomic file writes, and the
-class-counts and head/tail rules that the datasets and the models both
-need (models never import datasets)."""
+"""Helpers below every other subpackage: checks, atomic file writes,
+interrupts as one line, and the class-counts and head/tail rules that the
+datasets and the models both need (models never import datasets)."""
 from .checks import check_checkpoint_path, check_int
 from .class_counts import load_class_counts
 from .errors import InputError
 from .head_tail import split_head_tail, task_index_map, task_num_classes
+from .interrupts import (INTERRUPTED_EXIT_CODE, Interrupted,
+                         epoch_in_progress, raise_on_signals)
 from .io import (atomic_json_dump, atomic_torch_save, atomic_write,
                  atomic_write_text, check_digest, file_digest, naming_file,
                  unreadable_checkpoint)
 
 __all__ = [
-    'InputError', 'atomic_json_dump', 'atomic_torch_save', 'atomic_write',
+    'INTERRUPTED_EXIT_CODE', 'InputError', 'Interrupted',
+    'epoch_in_progress', 'raise_on_signals', 'atomic_json_dump',
+    'atomic_torch_save', 'atomic_write',
     'atomic_write_text', 'check_checkpoint_path', 'check_digest', 'check_int',
     'file_digest', 'load_class_counts', 'split_head_tail', 'task_index_map',
     'task_num_classes', 'naming_file', 'unreadable_checkpoint'

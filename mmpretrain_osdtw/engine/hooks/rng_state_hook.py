@@ -6,9 +6,10 @@ the global generators afresh, so the augmentations and dropout of the epochs
 after a resume differ from those of an uninterrupted run. This hook stores
 the Python, NumPy and torch (CPU and CUDA) generator states in each
 checkpoint and puts them back when training resumes from it, at the start
-of the resumed epoch. A validation pass between epochs gets its own copy of
-the generators, so whether it ran (it does not run again on resume) leaves
-the training randomness alone.
+of the resumed epoch (resumed from the last epoch's checkpoint: before the
+hooks that run after training). A validation pass between epochs gets its
+own copy of the generators, so whether it ran (it does not run again on
+resume) leaves the training randomness alone.
 
 Added to every config through ``default_hooks.rng_state`` in
 ``configs/_base_/lt_runtime.py``.
@@ -70,6 +71,11 @@ class RNGStateHook(Hook):
         if self._loaded is not None and runner.epoch == self._loaded_epoch:
             set_rng_states(self._loaded)
         self._loaded = None
+
+    def after_train(self, runner) -> None:
+        # Resumed from the last epoch's checkpoint: no epoch ran, but what
+        # runs after training (FisherHook) gets the states it had then.
+        self.before_train_epoch(runner)
 
     def before_val(self, runner) -> None:
         self._before_val = get_rng_states()

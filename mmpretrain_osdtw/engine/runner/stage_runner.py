@@ -70,14 +70,17 @@ from mmpretrain_osdtw.osdtw.choice import (STAGE2_MODES, TaskPairChoice,
 from mmpretrain_osdtw.models.utils import (check_init_checkpoints,
                                            check_mgp_geometry,
                                            set_backbone_init)
-from mmpretrain_osdtw.utils import (InputError, check_int,
-                                    unreadable_checkpoint)
+from mmpretrain_osdtw.utils import (InputError, Interrupted, check_int,
+                                    epoch_in_progress, unreadable_checkpoint)
+from .quiet_console_runner import CONSOLE, QuietConsoleRunner
 from .step_ledger import StepLedger
 
 PIPELINE_STEPS = ('mgp', 'stage1_pair', 'stage1_head', 'stage1_tail',
                   'fisher_cross', 'search', 'stage2', 'assemble', 'refine',
                   'test')
 FISHER_KEYS = ('chunk_size', 'dataloader', 'max_samples')
+#: Steps that run only when their config is given.
+OPTIONAL_STEPS = ('mgp', 'stage1_pair', 'refine')
 #: Stage configs that train from their initialisation (the MGP checkpoint,
 #: when there is one): a new init checkpoint retrains them from scratch.
 #: Assembly, refinement and the test load every weight from earlier steps.
@@ -213,7 +216,14 @@ class StageRunner(BaseLoop):
         self.backbone_init = (
             osp.abspath(init_backbone) if init_backbone else None)
         self.root = osp.abspath(runner.work_dir)
-        self.ledger = StepLedger(self.root, PIPELINE_STEPS, self.log)
+        self.ledger = StepLedger(self.root, self.steps, self.log)
+
+    @property
+    def steps(self) -> tuple:
+        """The steps this pipeline runs, in order (the optional ones
+        whose config is given)."""
+        return tuple(step for step in PIPELINE_STEPS
+                     if step not in OPTIONAL_STEPS or step in self.configs)
 
     # mmengine's Runner.train() reads these from its train loop.
     @property
@@ -243,7 +253,18 @@ class StageRunner(BaseLoop):
         return self.ledger.run_step(step, key, work, **kwargs)
 
     def log(self, message: str) -> None:
-        self._runner.logger.info(f'[OSDTW] {message}')
+        """Log ``[OSDTW] message`` to the pipeline's log file and the
+        console."""
+        self._runner.logger.info(f'[OSDTW] {message}', extra=CONSOLE)
+
+    @property
+    def runner_class(self) -> type:
+        """The class of every step's Runner: :class:`QuietConsoleRunner`
+        when the pipeline's runner is one (its console shows the step lines
+        only), else mmengine's Runner (everything on the console)."""
+        if isinstance(self._runner, QuietConsoleRunner):
+            return QuietConsoleRunner
+        return Runner
 
     # ------------------------------------------------------------------
     # configs and sub-runners
@@ -295,7 +316,12 @@ class StageRunner(BaseLoop):
         if resume_from is not None:
             cfg.resume = True
             cfg.load_from = resume_from
-        Runner.from_cfg(cfg).train()
+        runner = self.runner_class.from_cfg(cfg)
+        self.log(f'{step}: log in {runner.logger.log_file}')
+        try:
+            runner.train()
+        except KeyboardInterrupt:
+            raise Interrupted(step, epoch_in_progress(runner)) from None
         ckpt = find_latest_checkpoint(cfg.work_dir)
         if ckpt is None:
             raise RuntimeError(f'{step}: training wrote no checkpoint in '
@@ -312,7 +338,9 @@ class StageRunner(BaseLoop):
         if not self.ledger.may_resume(step):
             self.discard_checkpoints(step, work_dir)
             return None
-        latest = find_latest_checkpoint(work_dir)
+        latest = None
+        if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
+            latest = find_latest_checkpoint(work_dir)
         candidates = sorted(
             glob.glob(osp.join(work_dir, 'epoch_*.pth')) +
             glob.glob(osp.join(work_dir, 'iter_*.pth')),
@@ -352,11 +380,13 @@ class StageRunner(BaseLoop):
         cfg = self.stage_config(name, step, overrides)
         cfg.load_from = checkpoint
         cfg.resume = False
-        return Runner.from_cfg(cfg).test()
+        return self.runner_class.from_cfg(cfg).test()
 
     # ------------------------------------------------------------------
     # the steps
     def run(self):
+        self.log(f'{len(self.steps)} steps in {self.root}, one folder '
+                 "each; a step's log: <step>/<timestamp>/<timestamp>.log")
         if 'mgp' in self.configs:
             self.check_backbone_handover(mgp_pending=True)
             self.backbone_init = self.step_mgp()['artifacts']['checkpoint']
@@ -659,7 +689,7 @@ class StageRunner(BaseLoop):
             report = write_pipeline_report(
                 self.step_dir(step), rows, choice.to_dict(),
                 self.stage2_mode,
-                self.ledger.timings(PIPELINE_STEPS[:-1]))
+                self.ledger.timings(self.steps[:-1]))
             return dict(artifacts=report)
 
         key = dict(models=[m[2] for m in models])
@@ -667,4 +697,8 @@ class StageRunner(BaseLoop):
         with open(done['artifacts']['markdown'], encoding='utf-8') as f:
             report = f.read()
         self.log('final report\n' + report)
+        self.log(f"report: {done['artifacts']['markdown']} and "
+                 f"{done['artifacts']['json']}; logs: {self.root}/<step>/"
+                 '<timestamp>/<timestamp>.log, the pipeline\'s: '
+                 f'{self._runner.logger.log_file}')
         return done

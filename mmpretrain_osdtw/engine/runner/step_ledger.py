@@ -19,7 +19,19 @@ means "not done", also logged with its path. A step that fails before
 writing any file removes the folder it created.
 
 ``peak_memory_mb`` is the step's own peak (the CPU high-water mark is
-reset when the step starts, see :mod:`mmpretrain_osdtw.utils.peak_memory`).
+reset when the step starts, see :mod:`mmpretrain_osdtw.utils.peak_memory`;
+of the last run of a resumed step).
+
+``started.json`` (written when a step starts) holds what the step's partial
+outputs come from and the seconds of its runs that ended without finishing
+(an interrupt or an error)::
+
+    {"inputs": {"key": {...}, "upstream": {...}}, "segments": [41.2, 17.9]}
+
+A rerun with the same inputs adds its own time to them: ``done.json``'s
+``seconds`` is the sum over every run of the step (a run killed with
+SIGKILL records nothing). Each step logs one line when it starts and one
+when it ends, with ``step k of n`` and that time.
 
 Paths under the work dir are stored relative to it, so a moved or copied
 work dir resumes the same way (files of older runs with absolute paths are
@@ -39,17 +51,18 @@ import os
 import os.path as osp
 import shutil
 import time
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from mmengine.dist import barrier, is_main_process
 
-from mmpretrain_osdtw.utils import (atomic_json_dump, check_digest,
-                                    file_digest)
+from mmpretrain_osdtw.utils import (Interrupted, atomic_json_dump,
+                                    check_digest, file_digest)
 from mmpretrain_osdtw.utils.peak_memory import (peak_memory_mb,
                                                 reset_peak_memory)
 
 DONE_FILE = 'done.json'
-#: Written when a step starts: the inputs its partial outputs come from.
+#: Written when a step starts: the inputs its partial outputs come from,
+#: and the seconds of its interrupted runs.
 STARTED_FILE = 'started.json'
 
 
@@ -232,6 +245,11 @@ class StepLedger:
                  resume_key: Optional[dict] = None) -> dict:
         """Run ``work`` unless ``step`` is already done with ``key``.
 
+        Logs one line when the step starts and one when it ends (``step k
+        of n`` and its time), or one when it is skipped. An interrupt
+        (:class:`KeyboardInterrupt`) comes out as
+        :class:`~mmpretrain_osdtw.utils.Interrupted` naming the step.
+
         Args:
             step (str): One of :attr:`steps`.
             key (dict): The step's settings; a different key reruns it.
@@ -248,39 +266,78 @@ class StepLedger:
             dict: The step's ``done.json`` content (``artifacts`` as
             absolute paths).
         """
+        where = f'step {self.steps.index(step) + 1} of {len(self.steps)}'
         if self.is_done(step, key):
-            self.log(f'{step}: done, skipped ({self.step_dir(step)})')
+            self.log(f'{step}: done, skipped ({where}; {self.step_dir(step)})')
             return self.read(step)
         if self._rerun_from is None:
             self._rerun_from = self.steps.index(step)
-        self.log(f'{step}: running')
+        self.log(f'{step}: running ({where})')
         folder = self.step_dir(step)
         created = not osp.isdir(folder)
         os.makedirs(folder, exist_ok=True)
         inputs = (
             self.inputs(step, key) if resume_key is None else dict(
                 key=self.relative(resume_key)))
-        started = osp.join(folder, STARTED_FILE)
-        if osp.isfile(started):
-            try:
-                with open(started, encoding='utf-8') as f:
-                    self._may_resume[step] = json.load(f) == inputs
-            except ValueError:
-                self._may_resume[step] = False
-        if is_main_process():
-            atomic_json_dump(inputs, started)
+        earlier = self.earlier_segments(step, inputs)
+        self.write_started(step, inputs, earlier)
         reset_peak_memory()
-        start = time.time()
+        start = time.monotonic()
         try:
             result = work()
-        except BaseException:
+            segments = earlier + [time.monotonic() - start]
+            artifacts = result.pop('artifacts')
+            result.setdefault('peak_memory_mb', peak_memory_mb())
+            # an interrupt while hashing (big checkpoints) is this step's too
+            done = self.mark_done(step, key, artifacts, sum(segments),
+                                  **result)
+        except BaseException as err:
+            self.write_started(step, inputs,
+                               earlier + [time.monotonic() - start])
+            if isinstance(err, KeyboardInterrupt):
+                if isinstance(err, Interrupted):
+                    raise
+                raise Interrupted(step) from None
             if created and is_main_process():
                 remove_if_no_files(folder)
             raise
-        artifacts = result.pop('artifacts')
-        result.setdefault('peak_memory_mb', peak_memory_mb())
-        return self.mark_done(step, key, artifacts,
-                              time.time() - start, **result)
+        self.write_started(step, inputs, [])
+        runs = f', over {len(segments)} runs' if len(segments) > 1 else ''
+        self.log(f'{step}: done in {format_seconds(sum(segments))}{runs} '
+                 f'({where})')
+        return done
+
+    # -------------------------------------------------------- segments
+    def earlier_segments(self, step: str, inputs: dict) -> List[float]:
+        """The seconds of the earlier, unfinished runs of ``step`` with the
+        same ``inputs`` (from its ``started.json``); sets
+        :meth:`may_resume`."""
+        path = osp.join(self.step_dir(step), STARTED_FILE)
+        if not osp.isfile(path):
+            return []  # a new folder, or one of an older version: resume
+        try:
+            with open(path, encoding='utf-8') as f:
+                started = json.load(f)
+        except (ValueError, UnicodeDecodeError):
+            self._may_resume[step] = False
+            return []
+        if not (isinstance(started, dict) and set(started) == {
+                'inputs', 'segments'
+        }):  # written before the segments were recorded: inputs only
+            started = dict(inputs=started, segments=[])
+        self._may_resume[step] = started['inputs'] == inputs
+        return list(started['segments']) if self._may_resume[step] else []
+
+    def write_started(self, step: str, inputs: dict,
+                      segments: List[float]) -> None:
+        """Write ``started.json`` (rank 0, atomically): the ``inputs`` the
+        step's partial outputs come from, and the ``segments`` (seconds) of
+        its unfinished runs; a finished step's list is empty (its total is
+        ``done.json``'s ``seconds``)."""
+        if is_main_process():
+            atomic_json_dump(
+                dict(inputs=inputs, segments=[round(s, 3) for s in segments]),
+                osp.join(self.step_dir(step), STARTED_FILE))
 
     def log(self, message: str) -> None:
         if self._log is not None:
@@ -293,3 +350,16 @@ def remove_if_no_files(folder: str) -> None:
     if all(not (set(files) - {STARTED_FILE})
            for _, _, files in os.walk(folder)):
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def format_seconds(seconds: float) -> str:
+    """``'0.4 s'``, ``'41 s'``, ``'3 min 05 s'``, ``'2 h 07 min'``."""
+    if seconds < 10:
+        return f'{seconds:.1f} s'
+    if seconds < 120:
+        return f'{seconds:.0f} s'
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f'{minutes} min {secs:02d} s'
+    hours, minutes = divmod(minutes, 60)
+    return f'{hours} h {minutes:02d} min'

@@ -44,3 +44,17 @@ def test_validation_does_not_consume_training_randomness():
     torch.rand(10)
     hook.after_val(None)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_resumed_at_the_last_epoch_the_after_train_hooks_get_the_states():
+    """Resumed from the last epoch's checkpoint no epoch runs: the states
+    come back before FisherHook's after_train (the hook is HIGHEST)."""
+    hook = RNGStateHook()
+    torch.manual_seed(3)
+    checkpoint = dict(meta=dict(epoch=2))
+    hook.before_save_checkpoint(None, checkpoint)
+    expected = draw()
+    torch.manual_seed(7)
+    hook.after_load_checkpoint(None, checkpoint)
+    hook.after_train(SimpleNamespace(epoch=2))
+    assert draw() == expected

@@ -1,13 +1,13 @@
 """Fault-injection catalogue: damage one artifact of a finished pipeline
-work dir, rerun, and check that exactly the needed steps ran again (the
-damaged one and every later one) and the report is the same."""
+work dir (the shared ``finished_pipeline`` run, copied), rerun, and check
+that exactly the needed steps ran again (the damaged one and every later
+one) and the report is the same."""
 import json
 import re
 import shutil
 
 import pytest
-from _toy_images import write_toy_dataset
-from test_stage_runner import run_pipeline, write_configs
+from test_stage_runner import run_pipeline
 
 STEPS = ('stage1_head', 'stage1_tail', 'fisher_cross', 'search', 'stage2',
          'assemble', 'refine', 'test')
@@ -17,16 +17,6 @@ def report_without_timings(work_dir):
     report = json.loads((work_dir / 'test' / 'report.json').read_text())
     report.pop('timings')
     return report
-
-
-@pytest.fixture(scope='module')
-def finished(tmp_path_factory):
-    """One finished tiny pipeline run, shared by every case."""
-    tmp = tmp_path_factory.mktemp('faults')
-    config = write_configs(tmp, write_toy_dataset(tmp / 'data'))
-    code, log = run_pipeline(config, tmp / 'work', tmp / 'first.log')
-    assert code == 0, log[-5000:]
-    return config, tmp / 'work'
 
 
 def truncate(path):
@@ -62,8 +52,8 @@ CASES = {
 
 
 @pytest.mark.parametrize('case', list(CASES))
-def test_a_damaged_artifact_is_repaired(finished, tmp_path, case):
-    config, source = finished
+def test_a_damaged_artifact_is_repaired(finished_pipeline, tmp_path, case):
+    config, source = finished_pipeline[:2]
     damage, first_rerun = CASES[case]
     work_dir = tmp_path / 'work'
     shutil.copytree(source, work_dir)

@@ -35,11 +35,12 @@ EPOCH_1 = re.compile(r'Epoch\(train\)\s+\[1\]\[')
 
 
 def train(work_dir: Path, log_file: Path, *options: str, **popen):
-    """Start the pipeline; its output goes to ``log_file``."""
+    """Start the pipeline; its output (with every step's log:
+    ``--verbose``) goes to ``log_file``."""
     with open(log_file, 'w') as log:
         return subprocess.Popen([
             sys.executable, 'tools/train.py', CONFIG, '--work-dir',
-            str(work_dir), '--cfg-options', *OPTIONS, *options
+            str(work_dir), '--verbose', '--cfg-options', *OPTIONS, *options
         ],
                                 cwd=REPO,
                                 env=ENV,

@@ -15,16 +15,23 @@ from _toy_images import CLASSES, write_toy_dataset
 
 REPO = Path(__file__).resolve().parents[3]
 STAGES = REPO / 'configs/osdtw/digits_lt'
-ENV = dict(os.environ, OMP_NUM_THREADS='1')
+# tests/ on the path: configs may import test-only modules (_interrupt_hook)
+ENV = dict(
+    os.environ,
+    OMP_NUM_THREADS='1',
+    PYTHONPATH=os.pathsep.join(
+        [str(REPO / 'tests'), os.environ.get('PYTHONPATH', str(REPO))]))
 PIPELINE = "[dict(type='LoadImageFromFile'), dict(type='PackInputs')]"
 
 
-def data_lines(data_root: Path, wrapped: bool) -> list:
+def data_lines(data_root: Path,
+               wrapped: bool,
+               train_pipeline: str = PIPELINE) -> list:
     """Overrides pointing a digits stage config at the toy image folders."""
     train = (f"dict(type='LongTailedDataset', imb_ratio=5, dataset=dict("
              f"type='CustomDataset', data_root={str(data_root)!r}, "
              f"data_prefix='train', metainfo=dict(classes={CLASSES!r}), "
-             f"pipeline={PIPELINE}))")
+             f"pipeline={train_pipeline}))")
     if wrapped:  # stage 1: HeadTailSplit(dataset=...)
         train_loader = (f"train_dataloader = dict(batch_size=8, dataset="
                         f"dict(dataset=dict(_delete_=True, **{train})))")
@@ -46,13 +53,18 @@ def data_lines(data_root: Path, wrapped: bool) -> list:
     ]
 
 
-def write_configs(folder: Path, data_root: Path) -> Path:
+def write_configs(folder: Path,
+                  data_root: Path,
+                  train_pipeline: str = PIPELINE,
+                  extra: tuple = ()) -> Path:
     """Each stage config of the repo's digits pipeline, re-pointed at the
-    toy data; the pipeline config resolves them next to itself."""
+    toy data (``extra``: more lines for each); the pipeline config resolves
+    them next to itself."""
     for name in ('stage1_head', 'stage1_tail', 'stage2_joint',
                  'stage3_assemble', 'stage3_refine'):
         lines = [f'_base_ = {str(STAGES / (name + ".py"))!r}']
-        lines += data_lines(data_root, wrapped=name.startswith('stage1'))
+        lines += data_lines(
+            data_root, name.startswith('stage1'), train_pipeline) + list(extra)
         (folder / f'{name}.py').write_text('\n'.join(lines) + '\n')
     (folder / 'stage1_pair.py').write_text(
         "_base_ = './stage1_head.py'\n"
@@ -67,9 +79,16 @@ def write_configs(folder: Path, data_root: Path) -> Path:
     return folder / 'pipeline.py'
 
 
-def train(config: Path, work_dir: Path, log_file: Path, *options, **popen):
+def train(config: Path,
+          work_dir: Path,
+          log_file: Path,
+          *options,
+          env: dict = None,
+          stderr=subprocess.STDOUT,
+          **popen):
     """Start tools/train.py; its output goes to ``log_file`` (a pipe that
-    nobody reads while we poll would fill up and block the child)."""
+    nobody reads while we poll would fill up and block the child), its
+    stderr too unless ``stderr`` is another file."""
     with open(log_file, 'w') as log:
         return subprocess.Popen([
             sys.executable, 'tools/train.py',
@@ -77,9 +96,9 @@ def train(config: Path, work_dir: Path, log_file: Path, *options, **popen):
             str(work_dir), *options
         ],
                                 cwd=REPO,
-                                env=ENV,
+                                env=env or ENV,
                                 stdout=log,
-                                stderr=subprocess.STDOUT,
+                                stderr=stderr,
                                 **popen)
 
 
@@ -260,6 +279,7 @@ def test_fisher_max_samples_reaches_every_pass(killed_then_resumed, tmp_path):
         source.parent / 'pipeline.py',
         work_dir,
         tmp_path / 'subset.log',
+        '--verbose',  # each step's log on the console: no Epoch(train)
         '--cfg-options',
         'train_cfg.fisher.max_samples=20',
         start_new_session=True)
@@ -304,8 +324,9 @@ def test_stage1_in_one_data_pass(killed_then_resumed, tmp_path):
     stage-1 trainings; the task models and their statistics come from it."""
     source = killed_then_resumed[0]
     work_dir = tmp_path / 'work'
-    pair = ('--cfg-options', 'train_cfg.stage1_pair=stage1_pair.py',
-            'train_cfg.refine=None')
+    # --verbose: each step's log on the console, to tell what trained
+    pair = ('--verbose', '--cfg-options',
+            'train_cfg.stage1_pair=stage1_pair.py', 'train_cfg.refine=None')
     code, log = run_pipeline(source.parent / 'pipeline.py', work_dir,
                              tmp_path / 'pair.log', *pair)
     assert code == 0, log[-5000:]

@@ -236,3 +236,98 @@ def test_each_step_records_its_own_peak_memory(tmp_path):
     assert raw['peak_memory_mb']['rss'] == big_rss
     if reset_peak_memory():
         assert small_rss < big_rss - 150
+
+
+class FakeClock:
+    """``time.monotonic`` stand-in: the test sets the time."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_step_time_is_the_sum_of_its_runs(tmp_path, monkeypatch):
+    """Interrupted after 10 s, failed after 4 s, finished in 5 s: the step
+    took 19 s; started.json kept the unfinished runs until then."""
+    from mmpretrain_osdtw.engine.runner import step_ledger
+    from mmpretrain_osdtw.utils import Interrupted
+    clock = FakeClock()
+    monkeypatch.setattr(step_ledger.time, 'monotonic', clock)
+    path = tmp_path / 'first' / 'out.txt'
+
+    def interrupted():
+        path.write_text('partial')
+        clock.now += 10
+        raise KeyboardInterrupt
+
+    def failing():
+        clock.now += 4
+        raise RuntimeError('no')
+
+    def finishing():
+        clock.now += 5
+        path.write_text('whole')
+        return dict(artifacts=dict(out=str(path)))
+
+    with pytest.raises(Interrupted) as err:
+        StepLedger(str(tmp_path), STEPS).run_step('first', {}, interrupted)
+    assert err.value.describe().startswith('interrupted in first;')
+    started = tmp_path / 'first' / 'started.json'
+    assert json.loads(started.read_text())['segments'] == [10.0]
+    with pytest.raises(RuntimeError):
+        StepLedger(str(tmp_path), STEPS).run_step('first', {}, failing)
+    assert json.loads(started.read_text())['segments'] == [10.0, 4.0]
+    lines = []
+    ledger = StepLedger(str(tmp_path), STEPS, lines.append)
+    done = ledger.run_step('first', {}, finishing)
+    assert done['seconds'] == 19.0 and ledger.timings() == {'first': 19.0}
+    assert json.loads(started.read_text())['segments'] == []
+    assert lines == [
+        'first: running (step 1 of 3)',
+        'first: done in 19 s, over 3 runs (step 1 of 3)'
+    ]
+    # a rerun of the finished step (its artifact changed) counts anew
+    path.write_text('changed')
+    done = StepLedger(str(tmp_path), STEPS).run_step('first', {}, finishing)
+    assert done['seconds'] == 5.0
+
+
+def test_other_inputs_drop_the_earlier_runs_time(tmp_path, monkeypatch):
+    from mmpretrain_osdtw.engine.runner import step_ledger
+    clock = FakeClock()
+    monkeypatch.setattr(step_ledger.time, 'monotonic', clock)
+
+    def interrupted():
+        (tmp_path / 'first' / 'epoch_1.pth').write_text('x')
+        clock.now += 10
+        raise KeyboardInterrupt
+
+    def finishing():
+        clock.now += 5
+        return work_writing(ledger, 'first', [])()
+
+    with pytest.raises(KeyboardInterrupt):
+        StepLedger(str(tmp_path), STEPS).run_step('first', dict(k=1),
+                                                  interrupted)
+    ledger = StepLedger(str(tmp_path), STEPS)
+    done = ledger.run_step('first', dict(k=2), finishing)
+    assert not ledger.may_resume('first') and done['seconds'] == 5.0
+
+
+def test_an_old_started_json_holds_the_inputs_only(tmp_path):
+    """started.json of an older version (the inputs, no segments)."""
+    ledger = StepLedger(str(tmp_path), STEPS)
+    (tmp_path / 'first').mkdir()
+    (tmp_path / 'first' / 'started.json').write_text(
+        json.dumps(ledger.inputs('first', {})))
+    assert ledger.earlier_segments('first', ledger.inputs('first', {})) == []
+    assert ledger.may_resume('first')
+
+
+def test_format_seconds():
+    from mmpretrain_osdtw.engine.runner.step_ledger import format_seconds
+    assert [format_seconds(s) for s in (0.42, 41.4, 185, 7620)] == [
+        '0.4 s', '41 s', '3 min 05 s', '2 h 07 min'
+    ]

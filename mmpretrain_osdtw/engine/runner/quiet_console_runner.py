@@ -1,0 +1,75 @@
+"""An mmengine Runner whose console shows only what a person follows.
+
+mmengine's Runner logs everything it logs (the environment, the full config,
+the hook table, the parameter-wise optimizer options, every logged
+iteration) both to its log file and to the console. The OSDTW pipeline runs
+a Runner per step, so its console showed thousands of lines. With
+:class:`QuietConsoleRunner` (``runner_type = 'QuietConsoleRunner'``, set in
+``configs/_base_/osdtw_pipeline.py``, and used by the pipeline for every
+step) the log file in the run's folder keeps every record, and the console
+shows only warnings, errors and the records marked for it::
+
+    runner.logger.info('stage2: running (step 5 of 8)', extra=CONSOLE)
+
+Routine warnings (:data:`ROUTINE_WARNINGS`: mmengine's notices about its own
+deprecated names, and one line per frozen parameter of a refinement, which
+the optimizer constructor logs as a warning) go to the log file only.
+
+``tools/train.py --verbose`` builds mmengine's own Runner instead, which
+shows everything on the console again.
+"""
+import logging
+import re
+from typing import Optional, Union
+
+from mmengine.logging import MMLogger
+from mmengine.runner import Runner
+from mmpretrain.registry import RUNNERS
+
+#: ``extra=`` of a log call whose record the console shows.
+CONSOLE = dict(console=True)
+#: Warnings the console leaves out (the log file keeps them).
+ROUTINE_WARNINGS = re.compile(
+    r'"FileClient" will be deprecated|"HardDiskBackend" is the alias|'
+    r' is skipped since its requires_grad=False$')
+
+
+class ConsoleFilter(logging.Filter):
+    """Pass errors, the warnings but :data:`ROUTINE_WARNINGS` and the
+    records logged with ``extra=CONSOLE``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, 'console', False):
+            return True
+        if record.levelno != logging.WARNING:
+            return record.levelno > logging.WARNING
+        return not ROUTINE_WARNINGS.search(record.getMessage())
+
+
+def quiet_console(logger: MMLogger) -> MMLogger:
+    """Add a :class:`ConsoleFilter` to the console handlers of ``logger``
+    (not to its file handlers); idempotent."""
+    for handler in logger.handlers:
+        if isinstance(handler, logging.FileHandler) or not isinstance(
+                handler, logging.StreamHandler):
+            continue
+        if not any(isinstance(f, ConsoleFilter) for f in handler.filters):
+            handler.addFilter(ConsoleFilter())
+    return logger
+
+
+@RUNNERS.register_module()
+class QuietConsoleRunner(Runner):
+    """mmengine's Runner, its console limited by :class:`ConsoleFilter`.
+
+    Everything else is the Runner's: the log file
+    (``work_dir/<timestamp>/<timestamp>.log``) holds every record, the
+    config dump and the hook table included.
+    """
+
+    def build_logger(self,
+                     log_level: Union[int, str] = 'INFO',
+                     log_file: Optional[str] = None,
+                     **kwargs) -> MMLogger:
+        return quiet_console(super().build_logger(log_level, log_file,
+                                                  **kwargs))
