@@ -217,14 +217,16 @@ def test_a_resume_key_names_every_dependency(tmp_path):
 def test_each_step_records_its_own_peak_memory(tmp_path):
     """A step that holds 200 MiB records a peak that a later, small step
     does not inherit (the high-water mark is reset per step on Linux)."""
-    import numpy as np
+    import mmap
 
     from mmpretrain_osdtw.utils.peak_memory import reset_peak_memory
     ledger = StepLedger(str(tmp_path), ('big', 'small'))
 
     def big():
-        block = np.empty(200 * 2**20, dtype=np.uint8)
-        block[::4096] = 1
+        block = mmap.mmap(-1, 200 * 2**20)  # fresh pages, freed on close
+        for offset in range(0, len(block), 4096):
+            block[offset] = 1
+        block.close()
         path = f'{ledger.step_dir("big")}/out.txt'
         open(path, 'w').close()
         return dict(artifacts=dict(out=path))
