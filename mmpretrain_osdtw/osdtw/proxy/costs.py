@@ -162,15 +162,20 @@ def _chunk_inputs(stats: TaskPairStats, sl: slice,
     return (ha, hb) + _chunk_scores(stats, sl, variant, ha, hb)
 
 
+def _chunk_raw_d2(stats: TaskPairStats, sl: slice) -> Tensor:
+    """Float64 chunk of the measured squared mismatch: ``delta2`` as given,
+    else ``delta ** 2``."""
+    raw = _chunk_part(stats.delta2, sl)
+    return _chunk_part(stats.delta, sl).square() if raw is None else raw
+
+
 def _chunk_mismatch(stats: TaskPairStats, sl: slice, mismatch: str,
                     num_samples: float, ha: Tensor, hb: Tensor, va: Tensor,
                     vb: Tensor, k: Optional[Tensor], zero_a: float,
                     zero_b: float) -> Tensor:
     """Float64 chunk of ``d2``: ``delta^2`` (or ``delta2``), less the noise
     of :func:`~.mismatch.mismatch_noise` unless ``mismatch='raw'``."""
-    raw = _chunk_part(stats.delta2, sl)
-    if raw is None:
-        raw = _chunk_part(stats.delta, sl).square()
+    raw = _chunk_raw_d2(stats, sl)
     if mismatch != 'raw':
         raw = raw - mismatch_noise(ha, hb, num_samples, va, vb, k,
                                    _chunk_part(stats.sgd_noise, sl), zero_a,

@@ -18,7 +18,7 @@ from typing import Iterable, List, Tuple
 
 import torch
 
-from .costs import _chunk_inputs, _chunk_part
+from .costs import _chunk_inputs, _chunk_part, _chunk_raw_d2
 from .mismatch import mismatch_noise
 from .thresholds import _zero_masks
 from .types import _DTYPE, TaskPairStats
@@ -50,9 +50,7 @@ def layer_mismatch(stats: Iterable[TaskPairStats], num_layers: int,
     everything = slice(None)
     for s in stats:
         ha, hb, va, vb, k = _chunk_inputs(s, everything, variant)
-        raw = _chunk_part(s.delta2, everything)
-        if raw is None:
-            raw = _chunk_part(s.delta, everything).square()
+        raw = _chunk_raw_d2(s, everything)
         noise = mismatch_noise(ha, hb, num_samples, va, vb, k,
                                _chunk_part(s.sgd_noise, everything), zero_a,
                                zero_b)
