@@ -289,3 +289,11 @@ def test_mgp_segments_sum_the_resumed_runs(tmp_path):
         os.utime(log, (start + length, start + length))
     segments = results.mgp_segments(str(tmp_path))
     assert [round(b - a) for a, b in segments] == [600, 300]
+    (tmp_path / 'vis_data').mkdir()  # not a log folder: ignored
+    checkpoint = tmp_path / 'epoch_2.pth'
+    assert results.mgp_wall_time(str(tmp_path), str(checkpoint)) is None
+    checkpoint.write_text('x')
+    end = time.mktime(time.strptime('20260101_130000', '%Y%m%d_%H%M%S'))
+    os.utime(checkpoint, (end, end))
+    # elapsed from the first folder's start, the pause included
+    assert results.mgp_wall_time(str(tmp_path), str(checkpoint)) == 10800.0

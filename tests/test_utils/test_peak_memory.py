@@ -1,31 +1,20 @@
 """Per-interval peak memory (the pipeline records one per step)."""
-import mmap
-
 import pytest
+from _memory import resident_block
 
 from mmpretrain_osdtw.utils.peak_memory import peak_memory_mb, reset_peak_memory
-
-
-def _touch(mib: int) -> mmap.mmap:
-    """``mib`` MiB of fresh anonymous pages, every page written: resident
-    memory the allocator cannot have taken from earlier, freed blocks
-    (``munmap``-ed again when closed)."""
-    block = mmap.mmap(-1, mib * 2**20)
-    for offset in range(0, len(block), 4096):
-        block[offset] = 1
-    return block
 
 
 def test_the_peak_of_a_big_allocation_is_seen():
     reset_peak_memory()
     before = peak_memory_mb()['rss']
-    block = _touch(200)
+    block = resident_block(200)
     assert peak_memory_mb()['rss'] >= before + 190
     block.close()
 
 
 def test_a_reset_forgets_an_earlier_peak():
-    block = _touch(200)
+    block = resident_block(200)
     high = peak_memory_mb()['rss']
     block.close()
     if not reset_peak_memory():

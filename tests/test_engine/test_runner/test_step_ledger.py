@@ -217,16 +217,13 @@ def test_a_resume_key_names_every_dependency(tmp_path):
 def test_each_step_records_its_own_peak_memory(tmp_path):
     """A step that holds 200 MiB records a peak that a later, small step
     does not inherit (the high-water mark is reset per step on Linux)."""
-    import mmap
+    from _memory import resident_block
 
     from mmpretrain_osdtw.utils.peak_memory import reset_peak_memory
     ledger = StepLedger(str(tmp_path), ('big', 'small'))
 
     def big():
-        block = mmap.mmap(-1, 200 * 2**20)  # fresh pages, freed on close
-        for offset in range(0, len(block), 4096):
-            block[offset] = 1
-        block.close()
+        resident_block(200).close()
         path = f'{ledger.step_dir("big")}/out.txt'
         open(path, 'w').close()
         return dict(artifacts=dict(out=path))

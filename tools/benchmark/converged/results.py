@@ -62,25 +62,29 @@ def read_curve(work_dir: str, key: str = 'lt/top1') -> List[List[float]]:
     return [[e, values[e]] for e in sorted(values)]
 
 
-def _segment_start(folder: str) -> Optional[float]:
-    try:
-        stamp = datetime.strptime(osp.basename(folder), '%Y%m%d_%H%M%S')
-    except ValueError:
-        return None
-    return time.mktime(stamp.timetuple())
+def _log_folders(work_dir: str) -> List[Tuple[float, str]]:
+    """``(start, folder)`` of each mmengine log folder of ``work_dir``
+    (named by its start time, ``%Y%m%d_%H%M%S``), oldest first."""
+    out = []
+    for folder in glob.glob(osp.join(work_dir, '*')):
+        if not osp.isdir(folder):
+            continue
+        try:
+            stamp = datetime.strptime(osp.basename(folder), '%Y%m%d_%H%M%S')
+        except ValueError:
+            continue
+        out.append((time.mktime(stamp.timetuple()), folder))
+    return sorted(out)
 
 
 def mgp_wall_time(work_dir: str, checkpoint: str) -> Optional[float]:
-    """Seconds from MGP's first log folder (mmengine names it by its start
-    time) to its final checkpoint: the elapsed time, pauses of a resumed run
-    included; None when either is missing."""
-    starts = [
-        t for t in (_segment_start(d) for d in glob.glob(
-            osp.join(work_dir, '*')) if osp.isdir(d)) if t is not None
-    ]
-    if not starts or not osp.isfile(checkpoint):
+    """Seconds from MGP's first log folder to its final checkpoint: the
+    elapsed time, pauses of a resumed run included; None when either is
+    missing."""
+    folders = _log_folders(work_dir)
+    if not folders or not osp.isfile(checkpoint):
         return None
-    return round(osp.getmtime(checkpoint) - min(starts), 1)
+    return round(osp.getmtime(checkpoint) - folders[0][0], 1)
 
 
 def mgp_segments(work_dir: str) -> List[List[float]]:
@@ -88,10 +92,9 @@ def mgp_segments(work_dir: str) -> List[List[float]]:
     folder's start (its name) to its log file's last write. A resumed run
     has several; their sum is the training time without the pauses."""
     out = []
-    for folder in sorted(glob.glob(osp.join(work_dir, '*'))):
-        start = _segment_start(folder) if osp.isdir(folder) else None
+    for start, folder in _log_folders(work_dir):
         logs = glob.glob(osp.join(folder, '*.log'))
-        if start is not None and logs:
+        if logs:
             out.append([start, max(osp.getmtime(p) for p in logs)])
     return out
 
