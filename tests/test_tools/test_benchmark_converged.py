@@ -10,7 +10,7 @@ import pytest
 
 from mmpretrain_osdtw.engine.runner.stage_runner import PIPELINE_STEPS
 from mmpretrain_osdtw.engine.runner.step_ledger import StepLedger
-from tools.benchmark.converged import cli, results
+from tools.benchmark.converged import cli, plots, results
 from tools.benchmark.converged.execute import Executor
 from tools.benchmark.converged.jobs import (METHODS, Job, Protocol, Settings,
                                             Step, check_names_unique)
@@ -297,3 +297,13 @@ def test_mgp_segments_sum_the_resumed_runs(tmp_path):
     os.utime(checkpoint, (end, end))
     # elapsed from the first folder's start, the pause included
     assert results.mgp_wall_time(str(tmp_path), str(checkpoint)) == 10800.0
+
+
+def test_the_grid_plot_frames_every_cell_of_a_tie():
+    """At C = 0 w_A changes nothing, so the refined cells tie: every tied
+    cell is framed, not only the first one found."""
+    nan = float('nan')
+    tied = [[40.4, 40.4, 40.4], [41.0, nan, 39.0 + 1.4]]
+    assert plots.minimum_cells(tied) == [(0, 0), (0, 1), (0, 2), (1, 2)]
+    assert plots.minimum_cells([[3.0, 1.0], [2.0, 5.0]]) == [(0, 1)]
+    assert plots.minimum_cells([[nan]]) == []

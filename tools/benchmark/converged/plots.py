@@ -1,6 +1,6 @@
 """Plots of the converged benchmark (matplotlib, Agg; no display needed)."""
 import math
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .results import mean_std
 
@@ -54,11 +54,24 @@ def plot_curves(curves: Dict[str, List[Sequence[Sequence[float]]]],
     return True
 
 
+def minimum_cells(mat: Sequence[Sequence[float]]) -> List[Tuple[int, int]]:
+    """``(row, column)`` of every finite cell equal to the matrix's smallest
+    finite value (a tie frames them all); ``[]`` when none is finite."""
+    flat = [(v, r, c) for r, row in enumerate(mat)
+            for c, v in enumerate(row) if math.isfinite(v)]
+    if not flat:
+        return []
+    lowest = min(v for v, _, _ in flat)
+    return [(r, c) for v, r, c in flat
+            if math.isclose(v, lowest, rel_tol=1e-9, abs_tol=1e-12)]
+
+
 def plot_grid(analysis: Dict[str, dict], path: str,
               title: Optional[str] = None) -> bool:
     """Heat maps over (C, w_A): measured top-1 error of the refined model,
     test NLL of the assembled model and the proxy of each mismatch
-    estimate (a red frame marks each panel's minimum)."""
+    estimate (a red frame marks each panel's minimum, every cell of a
+    tie)."""
     if not analysis:
         return False
     from matplotlib.patches import Rectangle
@@ -85,12 +98,9 @@ def plot_grid(analysis: Dict[str, dict], path: str,
         image = ax.imshow(mat, origin='lower', cmap='viridis_r',
                           aspect='auto')
         fig.colorbar(image, ax=ax, fraction=0.046)
-        flat = [(v, r, c) for r, row in enumerate(mat)
-                for c, v in enumerate(row) if math.isfinite(v)]
-        if flat:
-            best = min(flat)
+        for r, c in minimum_cells(mat):
             ax.add_patch(
-                Rectangle((best[2] - 0.5, best[1] - 0.5), 1, 1, fill=False,
+                Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False,
                           edgecolor='red', linewidth=2.5))
         for r, row in enumerate(mat):
             for c, v in enumerate(row):
