@@ -15,6 +15,10 @@ Routine warnings (:data:`ROUTINE_WARNINGS`: mmengine's notices about its own
 deprecated names, and one line per frozen parameter of a refinement, which
 the optimizer constructor logs as a warning) go to the log file only.
 
+A training step also shows a progress line at the end of an epoch, at most
+one a minute (:class:`~mmpretrain_osdtw.engine.hooks.EpochProgressHook`,
+which the runner adds unless the config has one).
+
 ``tools/train.py --verbose`` builds mmengine's own Runner instead, which
 shows everything on the console again.
 """
@@ -58,14 +62,36 @@ def quiet_console(logger: MMLogger) -> MMLogger:
     return logger
 
 
+def _hook_type(hook) -> str:
+    """The type name of a hook or of a hook config."""
+    if isinstance(hook, dict):
+        kind = hook.get('type')
+        return kind if isinstance(kind, str) else getattr(
+            kind, '__name__', '')
+    return type(hook).__name__
+
+
 @RUNNERS.register_module()
 class QuietConsoleRunner(Runner):
     """mmengine's Runner, its console limited by :class:`ConsoleFilter`.
 
     Everything else is the Runner's: the log file
     (``work_dir/<timestamp>/<timestamp>.log``) holds every record, the
-    config dump and the hook table included.
+    config dump and the hook table included. An ``EpochProgressHook`` is
+    added when the config's ``custom_hooks`` has none.
     """
+
+    def register_hooks(self,
+                       default_hooks: Optional[dict] = None,
+                       custom_hooks: Optional[list] = None) -> None:
+        # imported here: the hook's module imports CONSOLE from this one
+        from ..hooks.epoch_progress_hook import EpochProgressHook
+        custom_hooks = list(custom_hooks or [])
+        if not any(
+                _hook_type(hook) == EpochProgressHook.__name__
+                for hook in custom_hooks):
+            custom_hooks.append(EpochProgressHook())
+        super().register_hooks(default_hooks, custom_hooks)
 
     def build_logger(self,
                      log_level: Union[int, str] = 'INFO',
