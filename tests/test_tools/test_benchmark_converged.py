@@ -222,6 +222,14 @@ def test_grid_analysis_ranks_and_choices():
     # two weights per depth: too few points for a rank correlation
     assert sorted(a['within_C_proxy_nll']) == ['0', '6']
     assert all(math.isnan(v) for v in a['within_C_proxy_nll'].values())
+    # the markdown: within-depth Spearman ('-' for nan) and every cell
+    within = results.markdown_within_depth('0', dict(raw=a))
+    assert within[2:4] == ['| mismatch | C = 0 | C = 6 |', '|---|---|---|']
+    assert within[4] == '| raw | - / - | - / - |'
+    cells_md = results.markdown_grid_cells('0', dict(raw=a, debiased=a))
+    assert cells_md[2].endswith('| proxy (raw) | proxy (debiased) |')
+    assert cells_md[4] == '| 0 | 0.30 | 30.00 | 3.000 | 3.00 | 3.00 |'
+    assert len(cells_md) == 4 + 4 + 1
 
 
 def test_load_runs_and_main_table(tmp_path):

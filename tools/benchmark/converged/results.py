@@ -489,7 +489,50 @@ def markdown_ablation(summary: dict) -> str:
                     f'({a["search_choice"][0]}, {a["search_choice"][1]:.2f})'
                     ' |')
             lines.append('')
+            lines += markdown_within_depth(seed, entry['analysis'])
+            lines += markdown_grid_cells(seed, entry['analysis'])
     return '\n'.join(lines)
+
+
+def markdown_within_depth(seed: str, analysis: Dict[str, dict]) -> List[str]:
+    """Spearman of each mismatch's proxy against the assembled model's
+    NLL and the refined model's error, within each depth (over w_A)."""
+    depths = {c for a in analysis.values() for c in a['within_C_proxy_nll']}
+    depths = sorted(depths, key=int)
+    lines = [
+        f'Seed {seed}: Spearman within each depth (over w_A), proxy vs '
+        'NLL / proxy vs error ("-": fewer than 3 points or a constant '
+        'input)', '', '| mismatch | ' + ' | '.join(
+            f'C = {c}' for c in depths) + ' |',
+        '|---|' + '---|' * len(depths)
+    ]
+    for mismatch, a in analysis.items():
+        lines.append(f'| {mismatch} | ' + ' | '.join(
+            f'{_fmt(a["within_C_proxy_nll"].get(c), 2)} / '
+            f'{_fmt(a["within_C_proxy_error"].get(c), 2)}'
+            for c in depths) + ' |')
+    return lines + ['']
+
+
+def markdown_grid_cells(seed: str, analysis: Dict[str, dict]) -> List[str]:
+    """One row per grid cell: refined top-1 error, assembled NLL and each
+    mismatch's proxy."""
+    names = list(analysis)
+    rows = {}
+    for mismatch, a in analysis.items():
+        for c, w, err, nll, prox in a['cells']:
+            rows.setdefault((c, w), [err, nll])
+            rows[(c, w)].append(prox)
+    lines = [
+        f'Seed {seed}: the grid cell by cell', '',
+        '| C | w_A | top-1 error (refined) | test NLL (assembled) | ' +
+        ' | '.join(f'proxy ({m})' for m in names) + ' |',
+        '|---|---|---|---|' + '---|' * len(names)
+    ]
+    for (c, w), (err, nll, *prox) in sorted(rows.items()):
+        lines.append(f'| {c} | {w:.2f} | {_fmt(err, 2)} | {_fmt(nll, 3)} | ' +
+                     ' | '.join(_fmt(p, 2) for p in prox) + ' |')
+    return lines + ['']
 
 
 def markdown_layer_mismatch(osdtw: Dict[Optional[int], dict]) -> str:
