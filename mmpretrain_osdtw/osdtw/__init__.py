@@ -8,6 +8,8 @@
 - :mod:`.search`: the search over ``(C, w_A)`` and the ``search.json`` /
   heat-map outputs.
 - :mod:`.choice`: the chosen ``(C, w_A, L)`` that the later stages consume.
+- :mod:`.sgd_noise`: a task's SGD noise from a second stage-1 seed, into
+  its statistics file.
 """
 from .choice import TaskPairChoice
 from .fisher import (check_statistics, cross_task_statistics,

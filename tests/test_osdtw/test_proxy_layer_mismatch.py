@@ -43,3 +43,16 @@ def test_full_variant_uses_the_score_variances_and_cross_term():
     # (2/1 + 2/1 - 2 * (-1) / 1) / 10 = 0.6
     assert row['noise'] == pytest.approx(0.6)
     assert row['ratio'] == pytest.approx(1 / 0.6)
+
+
+def test_the_sgd_noise_part_is_reported_when_given():
+    one = torch.ones(2)
+    entry = TaskPairStats('blocks.0.w', 1, h_a=one, h_b=one,
+                          delta=torch.tensor([1.0, 0.0]),
+                          sgd_noise=torch.tensor([0.3, 0.1]))
+    row = layer_mismatch([entry], 1, 10, (0.0, 0.0), variant='paper')[1]
+    # asymptotic 0.2 per slot plus the SGD part
+    assert row['sgd_noise'] == pytest.approx(0.4)
+    assert row['noise'] == pytest.approx(0.4 + 0.4)
+    assert 'sgd_noise' not in layer_mismatch(stats(), 2, 10, (0.0, 0.0),
+                                             variant='paper')[1]

@@ -34,7 +34,8 @@ def test_job_list_covers_the_protocol(tmp_path):
     keys = [j.key for j in jobs]
     assert keys[0] == 'mgp' and jobs[0].threads == 2
     per_seed = 1 + len(METHODS) + 3  # pipeline, methods, three searches
-    ablation = 5 + 4 * 5  # stage 2 per weight, the 4 x 5 grid
+    # stage 2 per weight, the 4 x 5 grid, the search with seed 1's SGD noise
+    ablation = 5 + 4 * 5 + 1
     assert len(jobs) == 1 + 2 * per_seed + ablation
     # the first seed's ablation comes before the second seed's main table
     assert keys.index('seed0/grid_C6_w0.90') < keys.index('seed1/osdtw')
@@ -281,6 +282,45 @@ def test_layer_mismatch_table():
     assert table[2] == '| 0 (head + final norm) | - |'
     assert table[3] == '| 1 (block 1 + embeddings) | 2.5 (50.0 %) |'
     assert results.markdown_layer_mismatch({1: dict(search={})}) == ''
+    # the SGD-noise search of seed 0 (noise from seed 1) adds two columns
+    sgd = {0: dict(sgd_noise_seed=1, per_layer_mismatch=[
+        dict(layer=0, delta2=0.0, noise=0.0, sgd_noise=0.0),
+        dict(layer=1, delta2=8.0, noise=12.0, sgd_noise=2.0)])}
+    table = results.markdown_layer_mismatch(osdtw, sgd).splitlines()
+    assert 'seed 0: SGD noise (seed 1) / asymptotic noise' in table[0]
+    assert table[1] == '|---|---|---|---|'
+    assert table[2] == '| 0 (head + final norm) | - | - | - |'
+    assert table[3] == '| 1 (block 1 + embeddings) | 2.5 (50.0 %) | 0.2 | 4 |'
+
+
+def test_the_sgd_noise_search_waits_for_the_second_seed(tmp_path):
+    """The first seed's search with the SGD noise of the second seed: two
+    noise files, then the debiased search on them; it depends on both seeds'
+    stage-1 steps."""
+    protocol = Protocol(
+        Settings(work_root=str(tmp_path / 'w'), out_dir=str(tmp_path / 'o'),
+                 seeds=[0, 1]))
+    jobs = {j.key: j for j in protocol.jobs()}
+    job = jobs['seed0/search_sgd-noise']
+    assert any('seed1' in d and 'stage1_tail' in d for d in job.deps)
+    assert any('seed0' in d and 'fisher_cross' in d for d in job.deps)
+    assert 'seed1/search_sgd-noise' not in jobs
+    one_seed = Protocol(
+        Settings(work_root=str(tmp_path / 'w'), out_dir=str(tmp_path / 'o'),
+                 seeds=[0]))
+    assert not any('sgd-noise' in j.key for j in one_seed.jobs())
+
+
+def test_only_runs_the_named_jobs(tmp_path):
+    protocol = Protocol(
+        Settings(work_root=str(tmp_path / 'w'), out_dir=str(tmp_path / 'o'),
+                 seeds=[0, 1]))
+    jobs = protocol.jobs()
+    picked = cli.only_jobs(jobs, ['seed0/search_sgd-noise', 'seed1/ce'])
+    # in the protocol's order: the first seed's ablation comes first
+    assert [j.key for j in picked] == ['seed0/search_sgd-noise', 'seed1/ce']
+    with pytest.raises(ValueError, match="--only 'seed9/ce' is not a job"):
+        cli.only_jobs(jobs, ['seed9/ce'])
 
 
 def test_mgp_segments_sum_the_resumed_runs(tmp_path):

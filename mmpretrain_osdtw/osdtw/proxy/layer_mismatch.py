@@ -42,32 +42,40 @@ def layer_mismatch(stats: Iterable[TaskPairStats], num_layers: int,
         list[dict]: For layers ``0..L``: ``layer``, ``slots`` (both Fisher
         sides nonzero), ``delta2`` (sum of ``delta_j^2``), ``noise`` (sum
         of ``n_j``, the SGD-noise term included when given), ``ratio``
-        (``delta2 / noise``, None when the noise is 0) and
-        ``above_noise`` (the fraction of slots with ``delta_j^2 > n_j``).
+        (``delta2 / noise``, None when the noise is 0),
+        ``above_noise`` (the fraction of slots with ``delta_j^2 > n_j``)
+        and, when the statistics carry it, ``sgd_noise`` (the sum of the
+        SGD-noise part of ``n_j``).
     """
     zero_a, zero_b = zero_thresholds
-    sums = torch.zeros(num_layers + 1, 4, dtype=_DTYPE)
+    sums = torch.zeros(num_layers + 1, 5, dtype=_DTYPE)
     everything = slice(None)
+    with_sgd = False
     for s in stats:
         ha, hb, va, vb, k = _chunk_inputs(s, everything, variant)
         raw = _chunk_raw_d2(s, everything)
-        noise = mismatch_noise(ha, hb, num_samples, va, vb, k,
-                               _chunk_part(s.sgd_noise, everything), zero_a,
+        sgd = _chunk_part(s.sgd_noise, everything)
+        with_sgd = with_sgd or sgd is not None
+        noise = mismatch_noise(ha, hb, num_samples, va, vb, k, sgd, zero_a,
                                zero_b)
         za, zb = _zero_masks(ha, hb, zero_a, zero_b)
         live = ~(za | zb)
         sums[s.layer] += torch.stack([
             live.sum().to(_DTYPE), raw[live].sum(), noise[live].sum(),
-            (raw[live] > noise[live]).sum().to(_DTYPE)
+            (raw[live] > noise[live]).sum().to(_DTYPE),
+            sgd.to(_DTYPE)[live].sum()
+            if sgd is not None else torch.zeros((), dtype=_DTYPE)
         ])
     rows = []
-    for layer, (slots, delta2, noise, above) in enumerate(sums.tolist()):
-        rows.append(
-            dict(
-                layer=layer,
-                slots=int(slots),
-                delta2=delta2,
-                noise=noise,
-                ratio=delta2 / noise if noise > 0 else None,
-                above_noise=above / slots if slots else None))
+    for layer, (slots, delta2, noise, above, sgd) in enumerate(sums.tolist()):
+        row = dict(
+            layer=layer,
+            slots=int(slots),
+            delta2=delta2,
+            noise=noise,
+            ratio=delta2 / noise if noise > 0 else None,
+            above_noise=above / slots if slots else None)
+        if with_sgd:
+            row['sgd_noise'] = sgd
+        rows.append(row)
     return rows

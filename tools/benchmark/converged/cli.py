@@ -26,7 +26,8 @@ from typing import List, Optional
 from mmpretrain_osdtw.utils import atomic_json_dump, atomic_write_text
 from .execute import Executor, pending_jobs
 from .jobs import (METHODS, MISMATCHES, NUM_LAYERS, OSDTW_LABEL,
-                   PIPELINE_MISMATCH, Protocol, Settings, check_names_unique)
+                   PIPELINE_MISMATCH, SGD_NOISE_SEARCH, Job, Protocol,
+                   Settings, check_names_unique)
 from .plots import plot_curves, plot_grid
 from .results import (ablation_summary, load_runs, main_rows,
                       markdown_ablation, markdown_layer_mismatch,
@@ -121,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
         '(MGP takes 2 and runs alone); default 2')
     run.add_argument('--no-aggregate', dest='aggregate',
                      action='store_false')
+    run.add_argument(
+        '--only',
+        nargs='+',
+        default=None,
+        metavar='JOB',
+        help='run only these jobs (their keys as "list" prints them, e.g. '
+        'seed0/search_sgd-noise), beside a driver that runs the others')
     return parser
 
 
@@ -171,7 +179,8 @@ def aggregate(settings: Settings, expected_seeds: int) -> str:
     methods = [(m, METHODS[m][0]) for m in METHODS] + [('osdtw',
                                                         OSDTW_LABEL)]
     rows = main_rows(runs, methods)
-    ablation = ablation_summary(runs, MISMATCHES)
+    ablation = ablation_summary(
+        runs, MISMATCHES + (SGD_NOISE_SEARCH[len('search_'):], ))
     mgp = runs.get('mgp', {}).get(None)
     curves = {r['label']: [runs[r['name']][s].get('curve', [])
                            for s in r['seeds']] for r in rows}
@@ -203,7 +212,8 @@ def aggregate(settings: Settings, expected_seeds: int) -> str:
                     f'{r["chosen"]["head_weight"]:.2f}; rows: ' + '; '.join(
                         f'{k}: {v.get("top1", float("nan")):.1f}'
                         for k, v in r['rows'].items()))
-    layer_table = markdown_layer_mismatch(osdtw)
+    layer_table = markdown_layer_mismatch(osdtw,
+                                          runs.get(SGD_NOISE_SEARCH, {}))
     if layer_table:
         text += [
             '', '## Stage-1 mismatch against its noise, per layer', '',
@@ -213,7 +223,10 @@ def aggregate(settings: Settings, expected_seeds: int) -> str:
             'difference, on the slots with a nonzero Fisher for both tasks. '
             'About 1 or below: the bodies differ by no more than noise, '
             'sharing looks free; well above 1: the local-mismatch regime '
-            'the depth choice is for.', '', layer_table
+            'the depth choice is for. With a second seed: its SGD noise (half '
+            'the squared difference of two seeds of each task model, summed '
+            'over the two tasks) against the asymptotic noise, and the '
+            'mismatch against that seed-to-seed spread.', '', layer_table
         ]
     text += ['', '## Ablations', '', markdown_ablation(ablation), '']
     for seed, entry in ablation.items():
@@ -254,6 +267,17 @@ def aggregate(settings: Settings, expected_seeds: int) -> str:
     return body
 
 
+def only_jobs(jobs: List[Job], keys: List[str]) -> List[Job]:
+    """The jobs named by ``keys``, in the protocol's order; ValueError for
+    a key that is no job's."""
+    known = {j.key for j in jobs}
+    unknown = [k for k in keys if k not in known]
+    if unknown:
+        raise ValueError(f'--only {unknown[0]!r} is not a job of this '
+                         'protocol (see the "list" command)')
+    return [j for j in jobs if j.key in keys]
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     os.chdir(REPO)
@@ -271,10 +295,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(aggregate(settings, len(args.seeds)))
         return 0
     os.makedirs(settings.out_dir, exist_ok=True)
-    atomic_json_dump(
-        dict(argv=sys.argv, started=time.strftime('%Y-%m-%d %H:%M:%S'),
-             env=settings.env()),
-        osp.join(settings.out_dir, 'last_run.json'))
+    if args.only:
+        jobs = only_jobs(jobs, args.only)
+    else:
+        atomic_json_dump(
+            dict(argv=sys.argv, started=time.strftime('%Y-%m-%d %H:%M:%S'),
+                 env=settings.env()),
+            osp.join(settings.out_dir, 'last_run.json'))
     code = Executor(
         jobs,
         protocol.result_path,

@@ -54,6 +54,8 @@ OSDTW_LABEL = 'OSDTW (proxy choice)'
 MISMATCHES = ('raw', 'debiased', 'debiased-positive')
 PIPELINE_MISMATCH = 'debiased-positive'
 SEARCH_ARGS = ('--w-min', '0.05', '--w-max', '0.95', '--w-step', '0.01')
+#: The first seed's search with the SGD noise from the second seed.
+SGD_NOISE_SEARCH = 'search_sgd-noise'
 NUM_LAYERS = 6  # L of the benchmark ViT
 ENV_PREFIX = 'OSDTW_BENCH_'
 
@@ -172,6 +174,21 @@ class Settings:
             env['CLASS_ORDER'] = '[' + ','.join(
                 str(c) for c in self.class_order) + ']'
         return {ENV_PREFIX + k: v for k, v in env.items()}
+
+
+def search_result(out_dir: str, seed: int, mismatch: str,
+                  seconds: Dict[str, float]) -> dict:
+    """The result JSON of a search job, from its ``search.json``."""
+    search = read_json(osp.join(out_dir, 'search.json'))
+    return dict(
+        kind='search',
+        seed=seed,
+        mismatch=mismatch,
+        chosen=search['chosen'],
+        w_grid=search['w_grid'],
+        proxy=search['grid']['proxy'],
+        per_layer_mismatch=search['diagnostics'].get('per_layer_mismatch'),
+        seconds=seconds)
 
 
 def weight_tag(weight: float) -> str:
@@ -411,20 +428,49 @@ class Protocol:
             ]
 
         def finish(seconds):
-            search = read_json(osp.join(out_dir, 'search.json'))
-            return dict(
-                kind='search',
-                seed=seed,
-                mismatch=mismatch,
-                chosen=search['chosen'],
-                w_grid=search['w_grid'],
-                proxy=search['grid']['proxy'],
-                per_layer_mismatch=search['diagnostics'].get(
-                    'per_layer_mismatch'),
-                seconds=seconds)
+            return search_result(out_dir, seed, mismatch, seconds)
 
         deps = (self.ledger(seed).done_path('fisher_cross'), )
         return Job(f'search_{mismatch}', seed, 'search', deps, steps, finish)
+
+    def sgd_noise_search_job(self, seed: int, second_seed: int) -> Job:
+        """The search of ``seed`` with the SGD noise of each stage-1 task
+        estimated from the task model of ``second_seed`` (PROXY_SPEC
+        section 4), debiased mismatch: the per-layer diagnosis puts the
+        seed-to-seed spread beside the asymptotic noise."""
+        out_dir = self.run_dir(seed, SGD_NOISE_SEARCH)
+
+        def steps():
+            first, second = self.ledger(seed), self.ledger(second_seed)
+            out = []
+            for task in ('head', 'tail'):
+                out.append(
+                    Step(f'sgd_noise_{task}', [
+                        self.s.python, 'tools/osdtw_sgd_noise.py',
+                        first.artifact(f'stage1_{task}', 'fisher'),
+                        second.artifact(f'stage1_{task}', 'checkpoint'),
+                        '--task', task, '--out',
+                        osp.join(out_dir, f'fisher_{task}_sgd.pth')
+                    ]))
+            out.append(
+                Step('search', [
+                    self.s.python, 'tools/osdtw_search.py',
+                    osp.join(out_dir, 'fisher_head_sgd.pth'),
+                    osp.join(out_dir, 'fisher_tail_sgd.pth'), '--cross',
+                    first.artifact('fisher_cross', 'cross'), '--out-dir',
+                    out_dir, '--mismatch', 'debiased', *SEARCH_ARGS
+                ]))
+            return out
+
+        def finish(seconds):
+            return dict(
+                search_result(out_dir, seed, 'debiased', seconds),
+                sgd_noise_seed=second_seed)
+
+        deps = (self.ledger(seed).done_path('fisher_cross'), ) + tuple(
+            self.ledger(second_seed).done_path(f'stage1_{t}')
+            for t in ('head', 'tail'))
+        return Job(SGD_NOISE_SEARCH, seed, 'search', deps, steps, finish)
 
     def stage2_job(self, seed: int, weight: float) -> Job:
         name = f'stage2_w{weight_tag(weight)}'
@@ -561,6 +607,8 @@ class Protocol:
                     for w in s.weights
                 ]
         first, rest = s.seeds[0], s.seeds[1:]
+        if osdtw and rest:
+            ablation[first].append(self.sgd_noise_search_job(first, rest[0]))
         out = [self.mgp_job()] + main[first] + ablation[first]
         for seed in rest:
             out += main[seed]

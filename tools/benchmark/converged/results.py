@@ -535,21 +535,31 @@ def markdown_grid_cells(seed: str, analysis: Dict[str, dict]) -> List[str]:
     return lines + ['']
 
 
-def markdown_layer_mismatch(osdtw: Dict[Optional[int], dict]) -> str:
+def markdown_layer_mismatch(osdtw: Dict[Optional[int], dict],
+                            sgd: Optional[Dict[Optional[int], dict]] = None
+                            ) -> str:
     """Per layer and seed: the measured stage-1 mismatch over its noise
     (``sum delta^2 / sum n``, the pipeline search's
     ``per_layer_mismatch``) and the fraction of slots above their noise;
-    empty without that diagnosis."""
+    with ``sgd`` (the SGD-noise searches by seed), the SGD noise over the
+    asymptotic noise and ``sum delta^2`` over the SGD noise. Empty without
+    the diagnosis."""
     seeds = sorted(s for s, r in osdtw.items()
                    if (r.get('search') or {}).get('per_layer_mismatch'))
     if not seeds:
         return ''
     by_seed = {s: osdtw[s]['search']['per_layer_mismatch'] for s in seeds}
+    sgd_seeds = sorted(s for s, r in (sgd or {}).items()
+                       if r.get('per_layer_mismatch'))
     layers = [row['layer'] for row in by_seed[seeds[0]]]
     lines = [
         '| layer | ' + ' | '.join(
             f'seed {s}: sum delta^2 / sum noise (slots above)'
-            for s in seeds) + ' |', '|---|' + '---|' * len(seeds)
+            for s in seeds) + ''.join(
+                f' | seed {s}: SGD noise (seed {sgd[s]["sgd_noise_seed"]}) / '
+                f'asymptotic noise | seed {s}: sum delta^2 / SGD noise'
+                for s in sgd_seeds) + ' |',
+        '|---|' + '---|' * (len(seeds) + 2 * len(sgd_seeds))
     ]
     for i, layer in enumerate(layers):
         cells = []
@@ -558,6 +568,13 @@ def markdown_layer_mismatch(osdtw: Dict[Optional[int], dict]) -> str:
             ratio, above = row.get('ratio'), row.get('above_noise')
             cells.append('-' if ratio is None else
                          f'{ratio:.3g} ({100 * (above or 0):.1f} %)')
+        for s in sgd_seeds:
+            row = sgd[s]['per_layer_mismatch'][i]
+            spread = row.get('sgd_noise') or 0.0
+            asymptotic = row['noise'] - spread
+            cells.append(f'{spread / asymptotic:.3g}'
+                         if asymptotic > 0 else '-')
+            cells.append(f'{row["delta2"] / spread:.3g}' if spread > 0 else '-')
         name = {0: 'head + final norm', 1: 'block 1 + embeddings'}.get(
             layer, f'block {layer}')
         lines.append(f'| {layer} ({name}) | ' + ' | '.join(cells) + ' |')
