@@ -55,6 +55,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='debiased: delta^2 minus its stage-1 noise (default); '
         'debiased-positive: the same with each layer\'s bias floored at 0; '
         'raw: delta^2')
+    parser.add_argument(
+        '--noise-scale',
+        choices=('asymptotic', 'sgd'),
+        default='asymptotic',
+        help='asymptotic: the 1/N of the formulas (default); sgd: N '
+        'calibrated on the SGD noise of two stage-1 seeds, which the files '
+        'must carry (tools/osdtw_sgd_noise.py)')
     return parser.parse_args(argv)
 
 
@@ -100,7 +107,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             w_min=args.w_min,
             w_max=args.w_max,
             variant=args.variant,
-            mismatch=args.mismatch)
+            mismatch=args.mismatch,
+            noise_scale=args.noise_scale)
         json_path = osp.join(args.out_dir, 'search.json')
         png_path = osp.join(args.out_dir, 'proxy_heatmap.png')
         save_search_json(result, json_path)
@@ -112,7 +120,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"chosen: C={chosen['C']}  w_A={chosen['w_A']:g}  "
           f"(w_B={chosen['w_B']:g}, proxy={chosen['proxy']:.6g}; "
           f"variant={result['variant']}, mismatch={result['mismatch']}, "
-          f"N={result['N']}, L={result['L']})")
+          f"N={result['N']:g}, L={result['L']}, "
+          f"noise scale {result['noise_scale']})")
     print(format_table(result))
     print(f'wrote {json_path} and {png_path} '
           f"(proxy {result['timings']['proxy_s']:.2f} s)")

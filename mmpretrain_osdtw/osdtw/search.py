@@ -11,6 +11,7 @@ here, read by stage 2).
      "variant": "full" | "paper",
      "mismatch": "debiased" | "debiased-positive" | "raw",
      "N": float, "L": int, "w_grid": [...],
+     "noise_scale": "asymptotic" | "sgd",  # with "sgd": "N_data" too
      "grid": {"proxy": [[...]], "enc_var": ..., "enc_bias": ...,
               "dec_var": ...},            # rows C = 0..L, columns w_grid
      "per_depth": [{"C", "w_A", "proxy"}, ...],
@@ -33,8 +34,9 @@ from typing import Optional
 import torch
 
 from mmpretrain_osdtw.utils import atomic_write
-from .proxy import (DEFAULT_CHUNK_BYTES, ProxyGrid, layer_mismatch,
-                    make_w_grid, proxy_grid)
+from .proxy import (DEFAULT_CHUNK_BYTES, NOISE_SCALES, ProxyGrid,
+                    layer_mismatch, make_w_grid, proxy_grid,
+                    sgd_effective_num_samples, without_sgd_noise)
 from .stats_format import load_stats
 
 
@@ -47,7 +49,8 @@ def run_search(head_path: str,
                w_max: float = 1.0,
                variant: str = 'full',
                mismatch: str = 'debiased',
-               max_chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> dict:
+               max_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+               noise_scale: str = 'asymptotic') -> dict:
     """Load the statistics, evaluate the proxy grid and pick ``(C, w_A)``.
 
     Args:
@@ -62,28 +65,47 @@ def run_search(head_path: str,
         mismatch (str): ``'debiased'`` (default), ``'debiased-positive'``
             or ``'raw'`` (see :mod:`.proxy`).
         max_chunk_bytes (int): Memory budget of the proxy's chunks.
+        noise_scale (str): ``'asymptotic'`` (default: the ``1/N`` of the
+            formulas, the SGD noise of the files added to the mismatch
+            noise) or ``'sgd'``: ``N`` calibrated so that the asymptotic
+            noise of the body slots sums to their SGD noise, which the files
+            must carry (:mod:`.proxy.noise_scale`); ``search.json`` then
+            keeps the file's ``N`` as ``N_data`` and the calibrated one as
+            ``N``.
 
     Returns:
         dict: The ``search.json`` content (see the module docstring).
     """
+    if noise_scale not in NOISE_SCALES:
+        raise ValueError(f'noise_scale must be one of {NOISE_SCALES}, got '
+                         f'{noise_scale!r}')
     start = time.perf_counter()
     w_grid = make_w_grid(w_step, w_min, w_max)
     inputs = load_stats(head_path, tail_path, cross_path)
+    stats, num_samples = inputs.for_variant(variant), inputs.num_samples
+    if noise_scale == 'sgd':
+        num_samples = sgd_effective_num_samples(stats, inputs.num_layers,
+                                                num_samples, variant)
+        stats = without_sgd_noise(stats)
     loaded = time.perf_counter()
     grid = proxy_grid(
-        inputs.for_variant(variant),
+        stats,
         inputs.num_layers,
-        inputs.num_samples,
+        num_samples,
         w_grid=w_grid,
         variant=variant,
         mismatch=mismatch,
         max_chunk_bytes=max_chunk_bytes)
     done = time.perf_counter()
     result = grid.to_dict()
+    # the diagnosis at the data's N, with the SGD noise when the files have it
     result['diagnostics']['per_layer_mismatch'] = layer_mismatch(
         inputs.for_variant(variant), inputs.num_layers, inputs.num_samples,
         tuple(result['diagnostics']['zero_thresholds']), variant)
-    result['N'] = inputs.num_samples
+    result['N'] = num_samples
+    result['noise_scale'] = noise_scale
+    if noise_scale == 'sgd':
+        result['N_data'] = inputs.num_samples
     result['inputs'] = dict(
         inputs.paths, has_cross=cross_path is not None, w_step=w_step)
     result['timings'] = dict(

@@ -56,3 +56,46 @@ def test_the_same_run_twice_is_refused(tmp_path):
     with pytest.raises(ValueError, match='holds the same parameters'):
         add_sgd_noise(str(files['head']), 'head', str(same),
                       str(tmp_path / 'out.pth'))
+
+
+def _with_noise(tmp_path):
+    """The toy pair with SGD noise 0.5 per task on one body slot each."""
+    files = write_toy_task_stats(tmp_path)
+    out = {}
+    for task, second in (('head', [2.0, 1.0]), ('tail', [0.0, 1.0])):
+        ckpt = tmp_path / f'{task}_seed1.pth'
+        torch.save(
+            dict(state_dict={
+                'backbone.w': torch.tensor(second),
+                'head.fc.weight': torch.full((2, ), 7.0)
+            }), ckpt)
+        out[task] = tmp_path / f'fisher_{task}_sgd.pth'
+        add_sgd_noise(str(files[task]), task, str(ckpt), str(out[task]))
+    return files, out
+
+
+def test_the_sgd_noise_scale_calibrates_n(tmp_path):
+    """Asymptotic noise (1/1 + 1/1) / 10 per body slot, 0.4 in all, against
+    an SGD noise of 1.0: N_eff = 10 * 0.4 / 1.0 = 4."""
+    from mmpretrain_osdtw.osdtw.search import run_search
+    files, noisy = _with_noise(tmp_path)
+    calibrated = run_search(str(noisy['head']), str(noisy['tail']),
+                            w_step=0.5, noise_scale='sgd')
+    assert calibrated['N'] == pytest.approx(4.0)
+    assert calibrated['N_data'] == 10 and calibrated['noise_scale'] == 'sgd'
+    plain = run_search(str(noisy['head']), str(noisy['tail']), w_step=0.5)
+    assert plain['N'] == 10 and plain['noise_scale'] == 'asymptotic'
+    # the calibrated grid is the plain files' grid at N = 4
+    from mmpretrain_osdtw.osdtw.proxy import proxy_grid
+    inputs = load_stats(str(files['head']), str(files['tail']))
+    at_4 = proxy_grid(inputs.for_variant('full'), 1, 4.0,
+                      w_grid=[0.0, 0.5, 1.0])
+    assert torch.allclose(
+        torch.tensor(calibrated['grid']['proxy'], dtype=torch.float64),
+        at_4.proxy)
+    with pytest.raises(ValueError, match='has no sgd_noise'):
+        run_search(str(files['head']), str(files['tail']),
+                   noise_scale='sgd')
+    with pytest.raises(ValueError, match='noise_scale must be one of'):
+        run_search(str(files['head']), str(files['tail']),
+                   noise_scale='empirical')

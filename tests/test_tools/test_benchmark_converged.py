@@ -34,8 +34,9 @@ def test_job_list_covers_the_protocol(tmp_path):
     keys = [j.key for j in jobs]
     assert keys[0] == 'mgp' and jobs[0].threads == 2
     per_seed = 1 + len(METHODS) + 3  # pipeline, methods, three searches
-    # stage 2 per weight, the 4 x 5 grid, the search with seed 1's SGD noise
-    ablation = 5 + 4 * 5 + 1
+    # stage 2 per weight, the 4 x 5 grid, the two searches with seed 1's SGD
+    # noise (added to the mismatch noise; calibrating N)
+    ablation = 5 + 4 * 5 + 2
     assert len(jobs) == 1 + 2 * per_seed + ablation
     # the first seed's ablation comes before the second seed's main table
     assert keys.index('seed0/grid_C6_w0.90') < keys.index('seed1/osdtw')
@@ -305,6 +306,7 @@ def test_the_sgd_noise_search_waits_for_the_second_seed(tmp_path):
     assert any('seed1' in d and 'stage1_tail' in d for d in job.deps)
     assert any('seed0' in d and 'fisher_cross' in d for d in job.deps)
     assert 'seed1/search_sgd-noise' not in jobs
+    assert jobs['seed0/search_sgd-scale'].deps == job.deps
     one_seed = Protocol(
         Settings(work_root=str(tmp_path / 'w'), out_dir=str(tmp_path / 'o'),
                  seeds=[0]))

@@ -87,6 +87,8 @@ Modules (one concept each):
 - :mod:`.layer_mismatch`: the per-layer measured mismatch against its
   noise (:func:`layer_mismatch`, a diagnosis of the local-mismatch
   premise, in ``search.json``).
+- :mod:`.noise_scale`: the proxy's noise scale calibrated on the SGD noise
+  of two stage-1 seeds (:func:`sgd_effective_num_samples`).
 - :mod:`.costs`: reading chunks, the zero-Fisher split of the slot costs
   (one helper for both methods) and the exact costs.
 - :mod:`.expansion`: the series expansion.
@@ -108,6 +110,8 @@ from .costs import DEFAULT_CHUNK_BYTES
 from .grid import AUTO_EXPANSION_WORK, METHODS, proxy_grid
 from .layer_mismatch import layer_mismatch
 from .mismatch import debiased_delta2, mismatch_noise
+from .noise_scale import (NOISE_SCALES, sgd_effective_num_samples,
+                          without_sgd_noise)
 from .thresholds import ZERO_FISHER_REL, kth_positive, zero_fisher_threshold
 from .types import (MISMATCHES, TIE_RTOL, VARIANTS, ProxyGrid, SlotCosts,
                     TaskPairStats)
@@ -115,7 +119,8 @@ from .validation import make_w_grid, validate_stats
 
 __all__ = [
     'AUTO_EXPANSION_WORK', 'DEFAULT_CHUNK_BYTES', 'METHODS', 'MISMATCHES',
-    'TIE_RTOL', 'VARIANTS', 'ZERO_FISHER_REL', 'ProxyGrid', 'SlotCosts',
+    'NOISE_SCALES', 'TIE_RTOL', 'VARIANTS', 'ZERO_FISHER_REL', 'ProxyGrid',
+    'SlotCosts', 'sgd_effective_num_samples', 'without_sgd_noise',
     'TaskPairStats', 'debiased_delta2', 'kth_positive', 'layer_mismatch',
     'make_w_grid',
     'mismatch_noise', 'proxy_grid', 'validate_stats', 'zero_fisher_threshold'

@@ -26,8 +26,8 @@ from typing import List, Optional
 from mmpretrain_osdtw.utils import atomic_json_dump, atomic_write_text
 from .execute import Executor, pending_jobs
 from .jobs import (METHODS, MISMATCHES, NUM_LAYERS, OSDTW_LABEL,
-                   PIPELINE_MISMATCH, SGD_NOISE_SEARCH, Job, Protocol,
-                   Settings, check_names_unique)
+                   PIPELINE_MISMATCH, SGD_NOISE_SEARCH, SGD_SEARCHES, Job,
+                   Protocol, Settings, check_names_unique)
 from .plots import plot_curves, plot_grid
 from .results import (ablation_summary, load_runs, main_rows,
                       markdown_ablation, markdown_layer_mismatch,
@@ -180,7 +180,8 @@ def aggregate(settings: Settings, expected_seeds: int) -> str:
                                                         OSDTW_LABEL)]
     rows = main_rows(runs, methods)
     ablation = ablation_summary(
-        runs, MISMATCHES + (SGD_NOISE_SEARCH[len('search_'):], ))
+        runs, MISMATCHES + tuple(
+            name[len('search_'):] for name in SGD_SEARCHES.values()))
     mgp = runs.get('mgp', {}).get(None)
     curves = {r['label']: [runs[r['name']][s].get('curve', [])
                            for s in r['seeds']] for r in rows}

@@ -54,8 +54,11 @@ OSDTW_LABEL = 'OSDTW (proxy choice)'
 MISMATCHES = ('raw', 'debiased', 'debiased-positive')
 PIPELINE_MISMATCH = 'debiased-positive'
 SEARCH_ARGS = ('--w-min', '0.05', '--w-max', '0.95', '--w-step', '0.01')
-#: The first seed's search with the SGD noise from the second seed.
-SGD_NOISE_SEARCH = 'search_sgd-noise'
+#: The first seed's searches with the SGD noise from the second seed, by
+#: noise scale: the noise added to the mismatch noise, or the proxy's N
+#: calibrated on it.
+SGD_SEARCHES = {'asymptotic': 'search_sgd-noise', 'sgd': 'search_sgd-scale'}
+SGD_NOISE_SEARCH = SGD_SEARCHES['asymptotic']
 NUM_LAYERS = 6  # L of the benchmark ViT
 ENV_PREFIX = 'OSDTW_BENCH_'
 
@@ -433,12 +436,17 @@ class Protocol:
         deps = (self.ledger(seed).done_path('fisher_cross'), )
         return Job(f'search_{mismatch}', seed, 'search', deps, steps, finish)
 
-    def sgd_noise_search_job(self, seed: int, second_seed: int) -> Job:
-        """The search of ``seed`` with the SGD noise of each stage-1 task
-        estimated from the task model of ``second_seed`` (PROXY_SPEC
-        section 4), debiased mismatch: the per-layer diagnosis puts the
-        seed-to-seed spread beside the asymptotic noise."""
-        out_dir = self.run_dir(seed, SGD_NOISE_SEARCH)
+    def sgd_noise_search_job(self, seed: int, second_seed: int,
+                             noise_scale: str = 'asymptotic') -> Job:
+        """The debiased search of ``seed`` with the SGD noise of each
+        stage-1 task estimated from the task model of ``second_seed``
+        (PROXY_SPEC section 4). ``noise_scale='asymptotic'``
+        (``search_sgd-noise``): the SGD noise added to the mismatch noise,
+        and the per-layer diagnosis puts it beside the asymptotic noise;
+        ``'sgd'`` (``search_sgd-scale``): the proxy's ``N`` calibrated on
+        it (:mod:`mmpretrain_osdtw.osdtw.proxy.noise_scale`)."""
+        name = SGD_SEARCHES[noise_scale]
+        out_dir = self.run_dir(seed, name)
 
         def steps():
             first, second = self.ledger(seed), self.ledger(second_seed)
@@ -458,19 +466,23 @@ class Protocol:
                     osp.join(out_dir, 'fisher_head_sgd.pth'),
                     osp.join(out_dir, 'fisher_tail_sgd.pth'), '--cross',
                     first.artifact('fisher_cross', 'cross'), '--out-dir',
-                    out_dir, '--mismatch', 'debiased', *SEARCH_ARGS
+                    out_dir, '--mismatch', 'debiased', '--noise-scale',
+                    noise_scale, *SEARCH_ARGS
                 ]))
             return out
 
         def finish(seconds):
+            search = read_json(osp.join(out_dir, 'search.json'))
             return dict(
                 search_result(out_dir, seed, 'debiased', seconds),
-                sgd_noise_seed=second_seed)
+                sgd_noise_seed=second_seed,
+                noise_scale=noise_scale,
+                num_samples=search['N'])
 
         deps = (self.ledger(seed).done_path('fisher_cross'), ) + tuple(
             self.ledger(second_seed).done_path(f'stage1_{t}')
             for t in ('head', 'tail'))
-        return Job(SGD_NOISE_SEARCH, seed, 'search', deps, steps, finish)
+        return Job(name, seed, 'search', deps, steps, finish)
 
     def stage2_job(self, seed: int, weight: float) -> Job:
         name = f'stage2_w{weight_tag(weight)}'
@@ -608,7 +620,10 @@ class Protocol:
                 ]
         first, rest = s.seeds[0], s.seeds[1:]
         if osdtw and rest:
-            ablation[first].append(self.sgd_noise_search_job(first, rest[0]))
+            ablation[first] += [
+                self.sgd_noise_search_job(first, rest[0], scale)
+                for scale in SGD_SEARCHES
+            ]
         out = [self.mgp_job()] + main[first] + ablation[first]
         for seed in rest:
             out += main[seed]
