@@ -306,7 +306,9 @@ def test_the_sgd_noise_search_waits_for_the_second_seed(tmp_path):
     assert any('seed1' in d and 'stage1_tail' in d for d in job.deps)
     assert any('seed0' in d and 'fisher_cross' in d for d in job.deps)
     assert 'seed1/search_sgd-noise' not in jobs
-    assert jobs['seed0/search_sgd-scale'].deps == job.deps
+    # the calibrated search reads the noise files of search_sgd-noise
+    assert jobs['seed0/search_sgd-scale'].deps == job.deps + (
+        protocol.result_path(job), )
     one_seed = Protocol(
         Settings(work_root=str(tmp_path / 'w'), out_dir=str(tmp_path / 'o'),
                  seeds=[0]))

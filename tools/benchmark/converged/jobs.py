@@ -444,27 +444,32 @@ class Protocol:
         (``search_sgd-noise``): the SGD noise added to the mismatch noise,
         and the per-layer diagnosis puts it beside the asymptotic noise;
         ``'sgd'`` (``search_sgd-scale``): the proxy's ``N`` calibrated on
-        it (:mod:`mmpretrain_osdtw.osdtw.proxy.noise_scale`)."""
+        it (:mod:`mmpretrain_osdtw.osdtw.proxy.noise_scale`), from the
+        noise files of the ``search_sgd-noise`` job, which it waits for."""
         name = SGD_SEARCHES[noise_scale]
         out_dir = self.run_dir(seed, name)
+        noise_dir = self.run_dir(seed, SGD_SEARCHES['asymptotic'])
+
+        def noise_file(task: str) -> str:
+            return osp.join(noise_dir, f'fisher_{task}_sgd.pth')
 
         def steps():
             first, second = self.ledger(seed), self.ledger(second_seed)
             out = []
-            for task in ('head', 'tail'):
+            for task in ('head', 'tail') if noise_dir == out_dir else ():
                 out.append(
                     Step(f'sgd_noise_{task}', [
                         self.s.python, 'tools/osdtw_sgd_noise.py',
                         first.artifact(f'stage1_{task}', 'fisher'),
                         second.artifact(f'stage1_{task}', 'checkpoint'),
                         '--task', task, '--out',
-                        osp.join(out_dir, f'fisher_{task}_sgd.pth')
+                        noise_file(task)
                     ]))
             out.append(
                 Step('search', [
                     self.s.python, 'tools/osdtw_search.py',
-                    osp.join(out_dir, 'fisher_head_sgd.pth'),
-                    osp.join(out_dir, 'fisher_tail_sgd.pth'), '--cross',
+                    noise_file('head'),
+                    noise_file('tail'), '--cross',
                     first.artifact('fisher_cross', 'cross'), '--out-dir',
                     out_dir, '--mismatch', 'debiased', '--noise-scale',
                     noise_scale, *SEARCH_ARGS
@@ -482,6 +487,9 @@ class Protocol:
         deps = (self.ledger(seed).done_path('fisher_cross'), ) + tuple(
             self.ledger(second_seed).done_path(f'stage1_{t}')
             for t in ('head', 'tail'))
+        if noise_dir != out_dir:
+            deps += (self.result_path(
+                self.sgd_noise_search_job(seed, second_seed)), )
         return Job(name, seed, 'search', deps, steps, finish)
 
     def stage2_job(self, seed: int, weight: float) -> Job:
