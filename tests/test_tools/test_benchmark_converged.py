@@ -359,3 +359,12 @@ def test_the_grid_plot_frames_every_cell_of_a_tie():
     assert plots.minimum_cells(tied) == [(0, 0), (0, 1), (0, 2), (1, 2)]
     assert plots.minimum_cells([[3.0, 1.0], [2.0, 5.0]]) == [(0, 1)]
     assert plots.minimum_cells([[nan]]) == []
+
+
+def test_tiny_or_huge_panels_are_rescaled():
+    """The calibrated proxy's values (3e-5 to 2e-4) would not fit in a cell:
+    the panel is shown x 1e-4 (its largest value, 1.8e-4, sets the power)."""
+    assert plots.panel_scale([[2.69e-5, 1.8e-4], [float('nan'), 5e-5]]) == -4
+    assert plots.panel_scale([[59.6, 33.7]]) == 0
+    assert plots.panel_scale([[3.2e6]]) == 6
+    assert plots.panel_scale([[0.0]]) == 0

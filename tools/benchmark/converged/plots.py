@@ -66,6 +66,17 @@ def minimum_cells(mat: Sequence[Sequence[float]]) -> List[Tuple[int, int]]:
             if math.isclose(v, lowest, rel_tol=1e-9, abs_tol=1e-12)]
 
 
+def panel_scale(mat: Sequence[Sequence[float]]) -> int:
+    """The power of ten that brings a panel's values to a readable size in
+    a small cell (0 when they already are: largest magnitude in
+    ``[0.01, 10000)``, or no finite value)."""
+    peak = max((abs(v) for row in mat for v in row if math.isfinite(v)),
+               default=0.0)
+    if peak == 0.0 or 1e-2 <= peak < 1e4:
+        return 0
+    return math.floor(math.log10(peak))
+
+
 def plot_grid(analysis: Dict[str, dict], path: str,
               title: Optional[str] = None) -> bool:
     """Heat maps over (C, w_A): measured top-1 error of the refined model,
@@ -94,6 +105,10 @@ def plot_grid(analysis: Dict[str, dict], path: str,
         panels.append((f'proxy ({mismatch})', matrix(a['cells'], 4)))
     fig = _figure(3.4 * len(panels), 3.3)
     for i, (name, mat) in enumerate(panels):
+        exponent = panel_scale(mat)
+        if exponent:
+            mat = [[v / 10**exponent for v in row] for row in mat]
+            name = f'{name}, x 1e{exponent}'
         ax = fig.add_subplot(1, len(panels), i + 1)
         image = ax.imshow(mat, origin='lower', cmap='viridis_r',
                           aspect='auto')
