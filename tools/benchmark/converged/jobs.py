@@ -179,10 +179,9 @@ class Settings:
         return {ENV_PREFIX + k: v for k, v in env.items()}
 
 
-def search_result(out_dir: str, seed: int, mismatch: str,
+def search_result(search: dict, seed: int, mismatch: str,
                   seconds: Dict[str, float]) -> dict:
-    """The result JSON of a search job, from its ``search.json``."""
-    search = read_json(osp.join(out_dir, 'search.json'))
+    """The result JSON of a search job, from its ``search.json`` dict."""
     return dict(
         kind='search',
         seed=seed,
@@ -431,7 +430,9 @@ class Protocol:
             ]
 
         def finish(seconds):
-            return search_result(out_dir, seed, mismatch, seconds)
+            return search_result(
+                read_json(osp.join(out_dir, 'search.json')), seed, mismatch,
+                seconds)
 
         deps = (self.ledger(seed).done_path('fisher_cross'), )
         return Job(f'search_{mismatch}', seed, 'search', deps, steps, finish)
@@ -479,7 +480,7 @@ class Protocol:
         def finish(seconds):
             search = read_json(osp.join(out_dir, 'search.json'))
             return dict(
-                search_result(out_dir, seed, 'debiased', seconds),
+                search_result(search, seed, 'debiased', seconds),
                 sgd_noise_seed=second_seed,
                 noise_scale=noise_scale,
                 num_samples=search['N'])
