@@ -368,3 +368,63 @@ def test_tiny_or_huge_panels_are_rescaled():
     assert plots.panel_scale([[59.6, 33.7]]) == 0
     assert plots.panel_scale([[3.2e6]]) == 6
     assert plots.panel_scale([[0.0]]) == 0
+
+
+def test_a_new_machine_reruns_the_jobs_whose_outputs_are_needed(tmp_path):
+    """Finished jobs whose outputs are gone (a new machine: no MGP
+    checkpoint, no pipeline ledger) run again only when a pending job needs
+    them, with their results under runs_rerun/; the committed ones stay."""
+    protocol = make_protocol(
+        tmp_path, seeds=[0, 1, 2], ablation_seeds=[0, 1, 2])
+    runs = tmp_path / 'out' / 'runs'
+    # what the first machine finished: everything but the grids of seeds
+    # 1 and 2 (their stage-2 sweeps, cells and SGD-noise searches)
+    for job in protocol.jobs():
+        if job.seed in (1, 2) and job.kind in ('stage2', 'grid') or \
+                job.key.startswith(('seed1/search_sgd', 'seed2/search_sgd')):
+            continue
+        path = runs / (job.key + '.json')
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text('{}')
+    jobs = {j.key: j for j in protocol.jobs()}
+    # the grids need their pipelines' stage-1 ledgers, which need MGP
+    assert jobs['seed1/osdtw'].rerun and jobs['seed2/osdtw'].rerun
+    assert jobs['mgp'].rerun
+    assert protocol.result_path(jobs['seed1/osdtw']) == str(
+        tmp_path / 'out' / 'runs_rerun' / 'seed1' / 'osdtw.json')
+    # nothing pending needs seed 0's pipeline: it is not rerun
+    assert not jobs['seed0/osdtw'].rerun and not jobs['seed1/ce'].rerun
+    # seed 1's SGD noise comes from seed 2's models and seed 2's from 1's
+    assert any('seed2' in d for d in jobs['seed1/search_sgd-noise'].deps)
+    assert any('seed1' in d for d in jobs['seed2/search_sgd-noise'].deps)
+    # with the outputs on disk, nothing is rerun
+    ckpt = tmp_path / 'work' / 'mgp' / 'epoch_200.pth'
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_text('x')
+    for seed in (0, 1, 2):
+        for step in ('stage1_head', 'stage1_tail', 'fisher_cross'):
+            path = protocol.ledger(seed).done_path(step)
+            osp.isdir(osp.dirname(path)) or __import__('os').makedirs(
+                osp.dirname(path))
+            open(path, 'w').close()
+    assert not any(j.rerun for j in protocol.jobs())
+
+
+def test_sgd_partner_is_the_next_seed():
+    from tools.benchmark.converged.jobs import sgd_partner
+    assert [sgd_partner(s, [0, 1, 2]) for s in (0, 1, 2)] == [1, 2, 1]
+    assert sgd_partner(0, [0]) is None
+
+
+def test_the_slots_file_changes_the_limit_between_rounds(tmp_path):
+    slots_file = tmp_path / 'jobs'
+    executor = Executor([], lambda j: str(tmp_path / 'r.json'),
+                        str(tmp_path / 'logs'), 2, {}, str(tmp_path),
+                        log=lambda m: None, slots_file=str(slots_file))
+    assert executor.current_slots() == 2
+    slots_file.write_text('1\n')
+    assert executor.current_slots() == 1
+    slots_file.write_text('not a number')
+    assert executor.current_slots() == 2
+    slots_file.unlink()
+    assert executor.current_slots() == 2

@@ -119,7 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=2,
         help='CPU threads in use at once: single-thread runs at a time '
-        '(MGP takes 2 and runs alone); default 2')
+        '(MGP takes 2 and runs alone); default 2. While the file '
+        '<work-root>/jobs holds a number, it replaces this one (read before '
+        'each job starts)')
     run.add_argument('--no-aggregate', dest='aggregate',
                      action='store_false')
     run.add_argument(
@@ -309,7 +311,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         osp.join(protocol.root, 'logs'),
         args.jobs,
         settings.env(),
-        cwd=REPO).run()
+        cwd=REPO,
+        slots_file=osp.join(protocol.root, 'jobs')).run()
     if args.aggregate:
         print(aggregate(settings, len(args.seeds)))
     return code

@@ -34,6 +34,10 @@ class Executor:
         cwd (str): The working directory (the repository).
         poll_s (float): Seconds between scheduling rounds.
         log (callable): Where the progress lines go.
+        slots_file (str, optional): A file holding a whole number that
+            replaces ``slots`` from the next scheduling round on while it
+            exists (running jobs go on; new ones start only below the new
+            limit): free a core for other work without stopping the run.
     """
 
     def __init__(self,
@@ -44,7 +48,8 @@ class Executor:
                  env: Dict[str, str],
                  cwd: str,
                  poll_s: float = 2.0,
-                 log: Optional[Callable[[str], None]] = None) -> None:
+                 log: Optional[Callable[[str], None]] = None,
+                 slots_file: Optional[str] = None) -> None:
         if slots < 1:
             raise ValueError(f'--jobs must be >= 1, got {slots}')
         self.jobs = list(jobs)
@@ -55,8 +60,25 @@ class Executor:
         self.cwd = cwd
         self.poll_s = poll_s
         self._log = log or (lambda m: print(m, flush=True))
+        self.slots_file = slots_file
         self.lock = threading.Lock()
         self.state: Dict[str, str] = {}
+
+    def current_slots(self) -> int:
+        """``slots``, or the number in ``slots_file`` while it holds one
+        (>= 1); a change is logged once."""
+        if self.slots_file is None or not osp.isfile(self.slots_file):
+            return self.slots
+        try:
+            with open(self.slots_file, encoding='utf-8') as f:
+                wanted = int(f.read().strip())
+        except (OSError, ValueError):
+            return self.slots
+        wanted = max(1, wanted)
+        if wanted != getattr(self, '_announced', self.slots):
+            self.log(f'{self.slots_file}: {wanted} thread(s) at a time')
+        self._announced = wanted
+        return wanted
 
     def log(self, message: str) -> None:
         with self.lock:
@@ -115,7 +137,7 @@ class Executor:
         self.log(f'{len(self.jobs)} jobs, {len(self.jobs) - len(todo)} '
                  f'already done, {self.slots} threads at a time')
         running: Dict[str, threading.Thread] = {}
-        threads_of = {j.key: j.threads for j in self.jobs}
+        threads_of = {j.key: min(j.threads, self.slots) for j in self.jobs}
         waiting: Dict[str, str] = {}
         while True:
             for key in [k for k, t in running.items() if not t.is_alive()]:
@@ -130,9 +152,10 @@ class Executor:
                     self.log(f'{job.key}: BLOCKED (missing {missing})')
                 break
             used = sum(threads_of[k] for k in running)
+            slots = self.current_slots()
             for job in ready:
-                need = min(job.threads, self.slots)
-                if used + need > self.slots:
+                need = min(job.threads, slots)
+                if used + need > slots:
                     break  # keep the priority order: no overtaking
                 reason = job.wait() if job.wait is not None else None
                 if reason is not None:

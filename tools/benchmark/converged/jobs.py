@@ -100,6 +100,13 @@ class Job:
         wait (callable, optional): ``() -> str | None``: a reason to wait
             before starting (e.g. another process still writes its work
             dir), checked again until it returns None.
+        outputs (tuple[str]): Files it leaves in the work root that other
+            jobs read (checkpoints, ledger entries). A finished job whose
+            outputs are gone (a new machine) runs again when a pending job
+            needs them: see :meth:`Protocol.jobs`.
+        rerun (bool): This run repeats a finished job to recreate its
+            outputs; its result goes to ``runs_rerun/`` beside the committed
+            one, which it leaves as it is (the two can be compared).
     """
     name: str
     seed: Optional[int]
@@ -109,6 +116,8 @@ class Job:
     finish: Callable[[Dict[str, float]], dict]
     threads: int = 1
     wait: Optional[Callable[[], Optional[str]]] = None
+    outputs: Tuple[str, ...] = ()
+    rerun: bool = False
 
     @property
     def key(self) -> str:
@@ -221,8 +230,10 @@ class Protocol:
         return osp.join(self.root, f'seed{seed}', name)
 
     def result_path(self, job: Job) -> str:
+        """``<out>/runs/<key>.json`` (``runs_rerun/`` for a rerun)."""
+        folder = 'runs_rerun' if job.rerun else 'runs'
         return osp.join(
-            osp.abspath(self.s.out_dir), 'runs',
+            osp.abspath(self.s.out_dir), folder,
             *(job.key.split('/'))) + '.json'
 
     def stage2_result(self, seed: int, weight: float) -> str:
@@ -320,7 +331,7 @@ class Protocol:
             return None
 
         return Job('mgp', None, 'mgp', (), steps, finish, threads=2,
-                   wait=wait)
+                   wait=wait, outputs=(s.mgp_checkpoint, ))
 
     def train_job(self, seed: int, method: str) -> Job:
         label, config, test_config, from_mgp = METHODS[method]
@@ -412,7 +423,12 @@ class Protocol:
                 seconds=seconds)
 
         deps = (self.s.mgp_checkpoint, )
-        return Job('osdtw', seed, 'osdtw', deps, steps, finish)
+        ledger = self.ledger(seed)
+        outputs = tuple(
+            ledger.done_path(step)
+            for step in ('stage1_head', 'stage1_tail', 'fisher_cross'))
+        return Job('osdtw', seed, 'osdtw', deps, steps, finish,
+                   outputs=outputs)
 
     def search_job(self, seed: int, mismatch: str) -> Job:
         out_dir = self.run_dir(seed, f'search_{mismatch}')
@@ -629,16 +645,56 @@ class Protocol:
                 ]
         first, rest = s.seeds[0], s.seeds[1:]
         if osdtw and rest:
-            ablation[first] += [
-                self.sgd_noise_search_job(first, rest[0], scale)
-                for scale in SGD_SEARCHES
-            ]
+            for seed in s.ablation_seeds:
+                partner = sgd_partner(seed, s.seeds)
+                if seed in ablation and partner is not None:
+                    ablation[seed] += [
+                        self.sgd_noise_search_job(seed, partner, scale)
+                        for scale in SGD_SEARCHES
+                    ]
         out = [self.mgp_job()] + main[first] + ablation[first]
         for seed in rest:
             out += main[seed]
         for seed in rest:
             out += ablation[seed]
+        self.mark_reruns(out)
         return out
+
+    def mark_reruns(self, jobs: Sequence[Job]) -> None:
+        """Mark the finished jobs whose outputs a pending job needs and
+        that are gone (``Job.rerun``), until no pending job waits for a
+        file that no job will write. On the machine that ran the protocol
+        nothing is marked; on a new one, e.g., the grid of a further seed
+        reruns MGP and that seed's pipeline (their results go to
+        ``runs_rerun/``, the committed ones stay)."""
+        changed = True
+        while changed:
+            changed = False
+            needed = set()
+            for job in jobs:
+                if not osp.isfile(self.result_path(job)):
+                    needed.update(job.deps)
+            for job in jobs:
+                if job.rerun or not osp.isfile(self.result_path(job)):
+                    continue
+                missing = [o for o in job.outputs if not osp.isfile(o)]
+                if any(o in needed for o in missing):
+                    job.rerun = True
+                    changed = True
+
+
+def sgd_partner(seed: int, seeds: Sequence[int]) -> Optional[int]:
+    """The seed whose stage-1 models give ``seed``'s SGD noise: the next
+    seed of the list, the one before it for the last (None for one seed).
+
+    Example:
+        >>> [sgd_partner(s, [0, 1, 2]) for s in (0, 1, 2)]
+        [1, 2, 1]
+    """
+    if len(seeds) < 2 or seed not in seeds:
+        return None
+    i = list(seeds).index(seed)
+    return seeds[i + 1] if i + 1 < len(seeds) else seeds[i - 1]
 
 
 def check_names_unique(jobs: Sequence[Job]) -> None:
