@@ -32,5 +32,7 @@ def test_config_chain_is_shallow(path):
 
 
 def test_depth_counts_mmpretrain_bases_too():
-    refine = REPO / 'configs/benchmarks/cifar10_lt/osdtw_stage3_refine.py'
+    # stage3_refine -> stage2_joint -> vit-tiny-p4_bal-bce ->
+    # _base_/models/vit-tiny-p4_32px -> mmpretrain::_base_/models/...
+    refine = REPO / 'configs/osdtw/cifar10_lt/stage3_refine.py'
     assert depth(str(refine)) == 5
