@@ -13,14 +13,19 @@ The number is for this machine and this model size only; the inference
 cost after merging is that of the plain model by construction.
 """
 import argparse
-import statistics
-import time
+import os.path as osp
+import sys
 
 import torch
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-import mmpretrain_osdtw  # noqa: F401  (registers the MORE classifier)
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO not in sys.path:  # run as a file: the repository's packages first
+    sys.path.insert(0, REPO)
+import mmpretrain_osdtw  # noqa: F401,E402  (registers the MORE classifier)
+from tools.benchmark.common.timing import interleaved  # noqa: E402
+from tools.benchmark.common.training import loss_step  # noqa: E402
 
 NUM_CLASSES = 10
 BACKBONE = dict(
@@ -79,24 +84,16 @@ def build_models(rank: int, detach_general: bool):
     return plain.train(), more.train()
 
 
-def make_step(model: torch.nn.Module):
+def make_steps(model: torch.nn.Module, inputs, samples):
+    """``run(steps)``: that many training steps (forward, backward, AdamW
+    update) of ``model`` on one batch."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
 
-    def step(inputs, samples):
-        losses = model.loss(inputs, samples)
-        loss = sum(v for k, v in losses.items() if 'loss' in k)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    def run(steps: int) -> None:
+        for _ in range(steps):
+            loss_step(model, optimizer, inputs, samples)
 
-    return step
-
-
-def time_steps(step, inputs, samples, steps: int) -> float:
-    start = time.perf_counter()
-    for _ in range(steps):
-        step(inputs, samples)
-    return (time.perf_counter() - start) / steps
+    return run
 
 
 def main() -> None:
@@ -108,14 +105,18 @@ def main() -> None:
         DataSample().set_gt_label(i % NUM_CLASSES)
         for i in range(args.batch_size)
     ]
-    steps = {'plain': make_step(plain), 'more': make_step(more)}
-    for step in steps.values():  # warm-up
-        time_steps(step, inputs, samples, 3)
-    times = {name: [] for name in steps}
-    for _ in range(args.rounds):
-        for name, step in steps.items():
-            times[name].append(time_steps(step, inputs, samples, args.steps))
-    median = {name: statistics.median(t) for name, t in times.items()}
+    runs = {
+        'plain': make_steps(plain, inputs, samples),
+        'more': make_steps(more, inputs, samples)
+    }
+    for run in runs.values():  # warm-up
+        run(3)
+    rounds = interleaved(
+        {name: lambda r=run: r(args.steps)
+         for name, run in runs.items()},
+        args.rounds,
+        warmup=0)
+    median = {name: t / args.steps for name, t in rounds.items()}
     n_plain = sum(p.numel() for p in plain.parameters())
     n_more = sum(p.numel() for p in more.parameters())
     print(f'tiny ViT (64 dims, 4 blocks, 32x32, batch {args.batch_size}), '

@@ -2,7 +2,7 @@
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .results import mean_std
+from ..common.stats import mean_std
 
 
 def _figure(width: float, height: float):

@@ -1,0 +1,7 @@
+"""What several benchmarks under ``tools/benchmark`` share.
+
+Modules: :mod:`.stats` (mean ± std over seeds, Spearman's rank
+correlation, regret on a grid), :mod:`.timing` (interleaved median timings
+and the machine they hold for), :mod:`.training` (one optimizer step on a
+model's summed losses).
+"""

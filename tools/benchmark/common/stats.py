@@ -1,0 +1,94 @@
+"""Statistics the benchmarks report.
+
+Mean and sample standard deviation over seeds (and their ``'mean ± std'``
+text), Spearman's rank correlation (over a grid and within each of its
+depths), and the regret of a grid cell chosen by a proxy. Pure Python, no
+torch.
+"""
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+#: A cell of the ``(C, w_A)`` grid: shared depth and head-task weight.
+Point = Tuple[int, float]
+
+
+def mean_std(values: Sequence[Optional[float]]) -> Tuple[float, float, int]:
+    """Mean, sample standard deviation (0 for one value) and count of the
+    finite values.
+
+    Example:
+        >>> mean_std([1.0, 3.0])
+        (2.0, 1.4142135623730951, 2)
+    """
+    vals = [float(v) for v in values
+            if v is not None and math.isfinite(float(v))]
+    if not vals:
+        return float('nan'), float('nan'), 0
+    mean = sum(vals) / len(vals)
+    if len(vals) == 1:
+        return mean, 0.0, 1
+    var = sum((v - mean)**2 for v in vals) / (len(vals) - 1)
+    return mean, math.sqrt(var), len(vals)
+
+
+def format_mean_std(values: Sequence[Optional[float]],
+                    digits: int = 1) -> str:
+    """``'mean ± std'`` (the mean alone for one value, ``'-'`` for none)."""
+    mean, std, n = mean_std(values)
+    if n == 0:
+        return '-'
+    if n == 1:
+        return f'{mean:.{digits}f}'
+    return f'{mean:.{digits}f} ± {std:.{digits}f}'
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation (average ranks for ties); nan for
+    fewer than 3 pairs or a constant input.
+
+    Example:
+        >>> spearman([1, 2, 3, 4], [10, 20, 40, 30])
+        0.8
+    """
+    if len(x) != len(y):
+        raise ValueError(f'spearman: {len(x)} vs {len(y)} values')
+    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
+        return float('nan')
+    rx, ry = _ranks(x), _ranks(y)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    vx = sum((a - mx)**2 for a in rx)
+    vy = sum((b - my)**2 for b in ry)
+    return round(cov / math.sqrt(vx * vy), 12)
+
+
+def _ranks(values: Sequence[float]) -> List[float]:
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return ranks
+
+
+def spearman_within_depth(proxy: Dict[Point, float],
+                          measured: Dict[Point, float]) -> Dict[int, float]:
+    """``{C: Spearman over that depth's w_A values}`` (nan where fewer than
+    3 points or a constant input)."""
+    out = {}
+    for depth in sorted({p[0] for p in measured}):
+        points = sorted(p for p in measured if p[0] == depth)
+        out[depth] = spearman([proxy[p] for p in points],
+                              [measured[p] for p in points])
+    return out
+
+
+def regret(errors: Dict[Point, float], choice: Point) -> float:
+    """Excess top-1 error (points) of ``choice`` over the grid's best
+    cell."""
+    return errors[choice] - min(errors.values())
