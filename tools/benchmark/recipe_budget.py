@@ -14,11 +14,12 @@ process measures, interleaved and on ``--threads`` torch threads:
 - ``infer``: a test step (forward only, batch 256).
 
 Inputs are synthetic uint8 images (the data path is measured separately, by
-``osdtw_speed.py data``). From the rates it prints the benchmark's estimated
-wall time with ``--jobs`` single-thread runs at a time, for ``--epochs``
-epochs per training run (stage 1 : stage 2 : refinement = 100 : 100 : 30),
-``--mgp-epochs`` MGP epochs (run alone, on all threads), and the data
-loading share ``--data-share`` added to every training epoch::
+``python -m tools.benchmark.speed data``). From the rates it prints the
+benchmark's estimated wall time with ``--jobs`` single-thread runs at a
+time, for ``--epochs`` epochs per training run (stage 1 : stage 2 :
+refinement = 100 : 100 : 30), ``--mgp-epochs`` MGP epochs (run alone, on all
+threads), and the data loading share ``--data-share`` added to every
+training epoch::
 
     python tools/benchmark/recipe_budget.py --archs 64,4,8 96,6,8 128,6,8
     python tools/benchmark/recipe_budget.py --epochs 20 --mgp-epochs 200
@@ -31,17 +32,18 @@ ablation: stage 2 at 5 head weights and refinement of 4 x 5 grid cells.
 Every training run evaluates the test set after every epoch.
 """
 import argparse
-import os
 import os.path as osp
-import platform
-import statistics
 import sys
-import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict
 
 import torch
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO not in sys.path:  # run as a file: the repository's packages first
+    sys.path.insert(0, REPO)
+from tools.benchmark.common.timing import (interleaved,  # noqa: E402
+                                           machine_info)
+
 TRAIN_SIZE = 12406  # CIFAR-10-LT, imbalance ratio 100
 TEST_SIZE = 10000
 NUM_CLASSES = 10
@@ -188,18 +190,8 @@ def measure(fns: Dict[str, Callable[[], None]], sizes: Dict[str, int],
             rounds: int) -> Dict[str, float]:
     """Images per second of each workload (median over interleaved
     rounds, after one warm-up call)."""
-    for fn in fns.values():
-        fn()
-    times: Dict[str, List[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {
-        name: sizes[name] / statistics.median(t)
-        for name, t in times.items()
-    }
+    seconds = interleaved(fns, rounds, warmup=1)
+    return {name: sizes[name] / t for name, t in seconds.items()}
 
 
 # ----------------------------------------------------------------- budget
@@ -238,13 +230,6 @@ def plan_seconds(rates: Dict[str, float], epochs: int, mgp_epochs: int,
         total=mgp + single / jobs)
 
 
-def machine_info(threads: int) -> str:
-    load = ' '.join(f'{x:.2f}' for x in os.getloadavg())
-    return (f'machine: {platform.processor() or "CPU"}, {os.cpu_count()} '
-            f'CPUs, torch {torch.__version__}, torch threads {threads}, '
-            f'load average {load}')
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
@@ -272,7 +257,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    sys.path.insert(0, REPO)
     print(machine_info(args.threads))
     print(f'plan: {args.seeds} seeds, {args.epochs} epochs per training '
           f'run, {args.mgp_epochs} MGP epochs, {args.jobs} jobs, data share '
