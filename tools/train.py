@@ -31,13 +31,15 @@ import sys
 from mmengine.config import DictAction
 
 import mmpretrain_osdtw  # noqa: F401  (registers components, stack fixes)
-from mmpretrain_osdtw.apis import (InputError, build_runner, load_cli_config,
-                                   preflight, prepare_distributed,
-                                   release_distributed, resolve_work_dir,
+from mmpretrain_osdtw.apis import (InputError, build_runner, enable_amp,
+                                   is_pipeline, load_cli_config, preflight,
+                                   prepare_distributed, release_distributed,
+                                   resolve_work_dir,
                                    set_default_dataloader_cfg)
 from mmpretrain_osdtw.models.utils import set_backbone_init
 from mmpretrain_osdtw.utils import (INTERRUPTED_EXIT_CODE, Interrupted,
-                                    epoch_in_progress, raise_on_signals)
+                                    describe_write_error, epoch_in_progress,
+                                    raise_on_signals)
 
 
 def parse_args() -> argparse.Namespace:
@@ -104,9 +106,10 @@ def merge_args(cfg, args):
         cfg.val_dataloader = None
         cfg.val_evaluator = None
     resolve_work_dir(cfg, args.config, args.work_dir)
-    if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.amp and is_pipeline(cfg):
+        cfg.train_cfg.amp = True  # every stage config
+    elif args.amp:
+        enable_amp(cfg)
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
@@ -118,7 +121,9 @@ def merge_args(cfg, args):
             raise KeyError(f'--auto-scale-lr needs `auto_scale_lr=dict('
                            f'base_batch_size=...)` in {args.config}')
         cfg.auto_scale_lr.enable = True
-    if args.verbose and cfg.get('runner_type') == 'QuietConsoleRunner':
+    if args.verbose and is_pipeline(cfg):
+        cfg.train_cfg.verbose = True
+    elif args.verbose and cfg.get('runner_type') == 'QuietConsoleRunner':
         cfg.runner_type = 'Runner'  # mmengine's: everything on the console
     if args.init_backbone is not None:
         if is_pipeline(cfg):
@@ -133,11 +138,6 @@ def merge_args(cfg, args):
         cfg.merge_from_dict(args.cfg_options)
     prepare_distributed(cfg, args.launcher)
     return cfg
-
-
-def is_pipeline(cfg) -> bool:
-    """Whether ``cfg`` is an OSDTW pipeline config (``StageRunner``)."""
-    return cfg.get('train_cfg', {}).get('type') == 'StageRunner'
 
 
 def interrupted_line(err: KeyboardInterrupt, args, cfg, runner) -> str:
@@ -167,6 +167,12 @@ def main() -> int:
     except KeyboardInterrupt as err:  # SIGINT / SIGTERM: one line, no trace
         print(interrupted_line(err, args, cfg, runner), file=sys.stderr)
         return INTERRUPTED_EXIT_CODE
+    except (OSError, RuntimeError) as err:  # a read-only or full disk
+        line = describe_write_error(err)
+        if line is None:
+            raise
+        print(f'error: {line}', file=sys.stderr)
+        return 1
     release_distributed()
     return 0
 

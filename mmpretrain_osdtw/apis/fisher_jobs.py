@@ -22,7 +22,7 @@ from torch import nn
 
 from mmpretrain_osdtw.osdtw import cross_task_statistics, save_cross_stats
 from mmpretrain_osdtw.utils import naming_file
-from .launch import build_model
+from mmpretrain_osdtw.engine.launch import build_model
 
 FISHER_SAMPLER = dict(type='DefaultSampler', shuffle=False, round_up=False)
 

@@ -55,10 +55,13 @@ from mmpretrain_osdtw.datasets.class_counts import (check_class_counts,
                                                     get_num_classes,
                                                     load_class_counts)
 from mmpretrain_osdtw.models.utils import (check_init_checkpoints,
-                                           check_mgp_geometry,
-                                           set_backbone_init)
+                                           check_mgp_geometry)
 from mmpretrain_osdtw.utils import check_checkpoint_path
-from .launch import InputError, load_config
+from mmpretrain_osdtw.engine.launch import InputError
+from mmpretrain_osdtw.engine.runner.stage_configs import (MGP_STEP_CHECKPOINT,
+                                                          StageConfigs)
+from mmpretrain_osdtw.engine.runner.stage_runner import \
+    check_pipeline_settings
 
 MODES = ('train', 'test')
 #: Dataloaders each mode reads; a pipeline stage both trains and tests.
@@ -67,12 +70,6 @@ MODE_LOADERS = {
     'test': ('test_dataloader', ),
     'stage': ('train_dataloader', 'val_dataloader', 'test_dataloader'),
 }
-#: ``train_cfg`` keys of a pipeline config that name stage configs.
-STAGE_KEYS = ('mgp', 'stage1_pair', 'stage1_head', 'stage1_tail', 'stage2',
-              'assemble', 'refine')
-#: Stands for the MGP step's checkpoint (``train_cfg.mgp``), which does not
-#: exist before the pipeline runs (a ``scheme://`` path: not checked).
-MGP_STEP_CHECKPOINT = 'mgp-step://last-checkpoint'
 #: Missing images listed in a message.
 SHOWN = 3
 
@@ -103,9 +100,10 @@ def preflight(cfg: Config, mode: str = 'train') -> None:
 
 
 def stage_configs(cfg: Config) -> Iterator[Tuple[str, Config]]:
-    """The stage configs a pipeline config names, with
-    ``train_cfg.stage_cfg_options`` applied (``train_cfg.mgp_cfg_options``
-    to the MGP config), as the pipeline loads them.
+    """The stage configs a pipeline config names, as the pipeline loads
+    them (:class:`~mmpretrain_osdtw.engine.runner.stage_configs.StageConfigs`:
+    ``train_cfg.stage_cfg_options`` applied, ``train_cfg.mgp_cfg_options``
+    to the MGP config), the backbones starting from the MGP checkpoint.
 
     Args:
         cfg (Config): A config with ``train_cfg.type='StageRunner'``.
@@ -114,36 +112,18 @@ def stage_configs(cfg: Config) -> Iterator[Tuple[str, Config]]:
         tuple[str, Config]: The ``train_cfg`` key and the stage config.
 
     Raises:
-        InputError: A stage config or ``train_cfg.init_backbone`` that does
-            not exist, or a stage config that does not load.
+        InputError: An unknown ``train_cfg`` key, a stage config or
+            ``train_cfg.init_backbone`` that does not exist, or a stage
+            config that does not load.
     """
-    folder = osp.dirname(osp.abspath(cfg.filename or '.'))
+    check_pipeline_settings(cfg.train_cfg)
     init = cfg.train_cfg.get('init_backbone')
     if init is not None:
         check_checkpoint_path(
             'train_cfg.init_backbone', init, 'give the MGP checkpoint with '
             '--cfg-options train_cfg.init_backbone=<path or URL>')
-    for key in STAGE_KEYS:
-        options = cfg.train_cfg.get(
-            'mgp_cfg_options' if key == 'mgp' else 'stage_cfg_options') or {}
-        name = cfg.train_cfg.get(key)
-        if name is None:
-            continue
-        path = osp.join(folder, name)
-        if not osp.isfile(path):
-            raise InputError(f'train_cfg.{key}: the stage config {path!r} '
-                             'does not exist')
-        try:
-            stage_cfg = load_config(path)
-        except (FileNotFoundError, SyntaxError, KeyError, TypeError,
-                ImportError) as err:
-            raise InputError(f'train_cfg.{key}: {err}') from err
-        if options:
-            stage_cfg.merge_from_dict(copy.deepcopy(options))
-        start = MGP_STEP_CHECKPOINT if cfg.train_cfg.get('mgp') else init
-        if key != 'mgp' and start is not None:
-            set_backbone_init(stage_cfg.model, start)
-        yield key, stage_cfg
+    start = MGP_STEP_CHECKPOINT if cfg.train_cfg.get('mgp') else init
+    yield from StageConfigs(cfg).items(start)
 
 
 class _Preflight:

@@ -8,14 +8,15 @@ from .head_tail import split_head_tail, task_index_map, task_num_classes
 from .interrupts import (INTERRUPTED_EXIT_CODE, Interrupted,
                          epoch_in_progress, raise_on_signals)
 from .io import (atomic_json_dump, atomic_torch_save, atomic_write,
-                 atomic_write_text, check_digest, file_digest, naming_file,
-                 unreadable_checkpoint)
+                 atomic_write_text, check_digest, describe_write_error,
+                 file_digest, naming_file, unreadable_checkpoint)
 
 __all__ = [
     'INTERRUPTED_EXIT_CODE', 'InputError', 'Interrupted',
     'epoch_in_progress', 'raise_on_signals', 'atomic_json_dump',
     'atomic_torch_save', 'atomic_write',
     'atomic_write_text', 'check_checkpoint_path', 'check_digest', 'check_int',
+    'describe_write_error',
     'file_digest', 'load_class_counts', 'split_head_tail', 'task_index_map',
     'task_num_classes', 'naming_file', 'unreadable_checkpoint'
 ]

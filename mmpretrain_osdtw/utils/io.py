@@ -10,9 +10,12 @@ the old file or the new one, never a truncated one.
 and SHA-256 (the step ledger's integrity check); :func:`unreadable_checkpoint`
 checks that a ``torch.save`` file is a complete, uncorrupted zip archive
 (mmengine's own epoch checkpoints are not written atomically), and
-:func:`naming_file` turns a failing load into an error naming the file.
+:func:`naming_file` turns a failing load into an error naming the file;
+:func:`describe_write_error` turns a failed write (a full or read-only
+disk) into one line for the tools.
 """
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -159,3 +162,46 @@ def naming_file(path: str, what: str = 'checkpoint') -> Iterator[None]:
     except Exception as err:  # unpickling/zip errors have no common base
         raise ValueError(f'{path}: cannot be loaded as a {what} '
                          f'({type(err).__name__}: {err})') from err
+
+
+#: Write errors a user can act on, by errno, and what each means.
+WRITE_ERRNOS = {
+    errno.ENOSPC: 'no space left on the device',
+    errno.EDQUOT: 'the disk quota is exceeded',
+    errno.EROFS: 'the file system is read-only',
+    errno.EACCES: 'permission denied',
+    errno.EPERM: 'operation not permitted',
+}
+#: What torch's zip writer says when a write fails (a full disk).
+TORCH_WRITE_FAILED = ('PytorchStreamWriter failed', 'file write failed',
+                      'unexpected pos')
+
+
+def describe_write_error(err: BaseException) -> Optional[str]:
+    """One line for an error writing to the work dir (a full or read-only
+    disk, no permission), or None for any other error.
+
+    Looks through the exception's chain (``__cause__`` / ``__context__``):
+    mmengine and torch re-raise the ``OSError`` of a failed write as other
+    errors.
+
+    Example:
+        >>> describe_write_error(OSError(errno.ENOSPC, 'No space', 'a.pth'))
+        "cannot write 'a.pth': no space left on the device; finished steps \
+and checkpoints are kept: fix it, then rerun the same command to resume"
+    """
+    hint = ('finished steps and checkpoints are kept: fix it, then rerun '
+            'the same command to resume')
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in WRITE_ERRNOS:
+            where = err.filename or 'a file'
+            return (f'cannot write {where!r}: {WRITE_ERRNOS[err.errno]}; '
+                    f'{hint}')
+        if isinstance(err, RuntimeError) and any(
+                text in str(err) for text in TORCH_WRITE_FAILED):
+            return ('writing a checkpoint failed (is the disk full?): '
+                    f'{str(err).splitlines()[0]}; {hint}')
+        err = err.__cause__ or err.__context__
+    return None

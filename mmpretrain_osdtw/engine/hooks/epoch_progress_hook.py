@@ -23,7 +23,7 @@ from typing import Optional
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
-from mmpretrain_osdtw.engine.runner.quiet_console_runner import CONSOLE
+from ..console import CONSOLE
 
 
 def format_duration(seconds: float) -> str:

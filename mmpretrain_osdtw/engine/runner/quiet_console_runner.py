@@ -22,45 +22,14 @@ which the runner adds unless the config has one).
 ``tools/train.py --verbose`` builds mmengine's own Runner instead, which
 shows everything on the console again.
 """
-import logging
-import re
 from typing import Optional, Union
 
 from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 from mmpretrain.registry import RUNNERS
 
-#: ``extra=`` of a log call whose record the console shows.
-CONSOLE = dict(console=True)
-#: Warnings the console leaves out (the log file keeps them).
-ROUTINE_WARNINGS = re.compile(
-    r'"FileClient" will be deprecated|"HardDiskBackend" is the alias|'
-    r' is skipped since its requires_grad=False$')
-
-
-class ConsoleFilter(logging.Filter):
-    """Pass errors, the warnings but :data:`ROUTINE_WARNINGS` and the
-    records logged with ``extra=CONSOLE``."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, 'console', False):
-            return True
-        if record.levelno != logging.WARNING:
-            return record.levelno > logging.WARNING
-        return not ROUTINE_WARNINGS.search(record.getMessage())
-
-
-def quiet_console(logger: MMLogger) -> MMLogger:
-    """Add a :class:`ConsoleFilter` to the console handlers of ``logger``
-    (not to its file handlers); idempotent."""
-    for handler in logger.handlers:
-        if isinstance(handler, logging.FileHandler) or not isinstance(
-                handler, logging.StreamHandler):
-            continue
-        if not any(isinstance(f, ConsoleFilter) for f in handler.filters):
-            handler.addFilter(ConsoleFilter())
-    return logger
-
+from ..console import CONSOLE, ConsoleFilter, quiet_console  # noqa: F401
+from ..hooks.epoch_progress_hook import EpochProgressHook
 
 def _hook_type(hook) -> str:
     """The type name of a hook or of a hook config."""
@@ -84,8 +53,6 @@ class QuietConsoleRunner(Runner):
     def register_hooks(self,
                        default_hooks: Optional[dict] = None,
                        custom_hooks: Optional[list] = None) -> None:
-        # imported here: the hook's module imports CONSOLE from this one
-        from ..hooks.epoch_progress_hook import EpochProgressHook
         custom_hooks = list(custom_hooks or [])
         if not any(
                 _hook_type(hook) == EpochProgressHook.__name__

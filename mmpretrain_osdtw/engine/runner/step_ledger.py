@@ -5,11 +5,20 @@ step is finished when its ``done.json`` exists (written atomically, last,
 by rank 0) and every artifact it lists exists. ``done.json`` holds::
 
     {"step": "stage2",
-     "key": {...},            # the step's settings (inputs included)
+     "key": {...},            # the step's settings and inputs
      "artifacts": {"checkpoint": "stage2/epoch_3.pth", ...},
      "files": {"checkpoint": {"size": 1234, "sha256": "..."}, ...},
+     "configs": {"stage2": {"train_cfg.max_epochs": "3", ...}},
      "seconds": 12.3, "finished": "2025-01-01 12:00:00",
      "peak_memory_mb": {"rss": 812.4, "cuda": null}, ...}
+
+A step's key holds everything its outputs depend on: its settings, the
+content hash of each config it uses (``configs`` keeps those configs
+flattened, to name what changed) and the SHA-256 of each earlier artifact
+it reads (:meth:`StepLedger.digest`). A step runs again when its key
+changed, with one line naming what changed; a step downstream of a rerun
+step runs again when the rerun changed what it reads (a search that
+chooses the same ``C`` and ``w_A`` again does not retrain stage 2).
 
 ``files`` records each artifact's size and SHA-256 (read in 1 MiB chunks
 when the step finishes and on every rerun); a rerun runs a step again when
@@ -26,7 +35,7 @@ of the last run of a resumed step).
 outputs come from and the seconds of its runs that ended without finishing
 (an interrupt or an error)::
 
-    {"inputs": {"key": {...}, "upstream": {...}}, "segments": [41.2, 17.9]}
+    {"inputs": {"key": {...}}, "segments": [41.2, 17.9]}
 
 A rerun with the same inputs adds its own time to them: ``done.json``'s
 ``seconds`` is the sum over every run of the step (a run killed with
@@ -35,8 +44,8 @@ when it ends, with ``step k of n`` and that time.
 
 Paths under the work dir are stored relative to it, so a moved or copied
 work dir resumes the same way (files of older runs with absolute paths are
-read too). A step whose key changed, or one of whose artifacts is gone,
-runs again, and so does every later step (the steps are declared in order).
+read too). A step whose key changed, or one of whose artifacts is gone or
+changed, runs again.
 
 Example:
     >>> ledger = StepLedger('work_dirs/run', ('prepare', 'train'))
@@ -72,7 +81,7 @@ class StepLedger:
     Args:
         root (str): The pipeline's work dir.
         steps (Sequence[str]): Every step, in the order the pipeline runs
-            them (a rerun step makes every later one rerun).
+            them.
         log (Callable[[str], None], optional): Where the ``running`` /
             ``skipped`` lines go. Defaults to None (silent).
     """
@@ -84,9 +93,10 @@ class StepLedger:
         self.root = osp.abspath(root)
         self.steps = tuple(steps)
         self._log = log
-        self._rerun_from: Optional[int] = None
         self._reported = set()  # unreadable done.json files already logged
         self._may_resume: Dict[str, bool] = {}
+        #: The flattened configs of the step being checked (see run_step).
+        self.pending_configs: Dict[str, Dict[str, str]] = {}
 
     # ------------------------------------------------------------ paths
     def step_dir(self, step: str) -> str:
@@ -170,16 +180,55 @@ class StepLedger:
                 out[step] = done['seconds']
         return out
 
-    def is_done(self, step: str, key: dict) -> bool:
-        """Whether ``step`` finished with the same ``key``, all of its
-        artifacts are still there and no earlier step ran again."""
-        if self._rerun_from is not None and self.steps.index(
-                step) >= self._rerun_from:
-            return False
+    def digest(self, step: str, name: str) -> Optional[str]:
+        """The recorded SHA-256 of artifact ``name`` of a finished step (the
+        key entry of a later step that reads it); None if not recorded."""
         done = self.read(step)
-        if done is None or done.get('key') != self.relative(key):
+        files = (done or {}).get('files') or {}
+        return (files.get(name) or {}).get('sha256')
+
+    def is_done(self, step: str, key: dict) -> bool:
+        """Whether ``step`` finished with the same ``key`` and all of its
+        artifacts are still there; logs why not (once the step ran)."""
+        done = self.read(step)
+        if done is None:
+            self.log_missing(step)
+            return False
+        if done.get('key') != self.relative(key):
+            self.log(f'{step}: {self.describe_change(done, key)}; the step '
+                     'runs again')
             return False
         return self.artifacts_intact(step, done)
+
+    def log_missing(self, step: str) -> None:
+        """Say why a step without ``done.json`` runs when later steps are
+        done (its folder was deleted, or it did not finish)."""
+        later = self.steps[self.steps.index(step) + 1:]
+        if not any(osp.isfile(self.done_path(s)) for s in later):
+            return
+        what = ('its folder ' + self.step_dir(step) + ' is missing'
+                if not osp.isdir(self.step_dir(step)) else
+                f'{self.done_path(step)} is missing')
+        self.log(f'{step}: {what}; the step runs again')
+
+    def describe_change(self, done: dict, key: dict) -> str:
+        """What differs between a finished step's key and ``key``: the
+        changed settings of a config it uses (from ``done['configs']`` and
+        :attr:`pending_configs`), else the changed key entries."""
+        from .stage_configs import describe_changes
+        old, new = done.get('key') or {}, self.relative(key)
+        names = sorted(k for k in set(old) | set(new)
+                       if old.get(k) != new.get(k))
+        parts = []
+        for name in names:
+            before = (done.get('configs') or {}).get(name)
+            after = self.pending_configs.get(name)
+            if before is not None and after is not None:
+                parts.append(f'config {name}: '
+                             f'{describe_changes(before, after)}')
+            else:
+                parts.append(f'{name} changed')
+        return '; '.join(parts) if parts else 'its settings changed'
 
     def artifacts_intact(self, step: str, done: dict) -> bool:
         """Whether every artifact of ``done`` still matches its recorded
@@ -221,17 +270,6 @@ class StepLedger:
         barrier()
         return dict(done, artifacts=artifacts)
 
-    def inputs(self, step: str, resume_key: dict) -> dict:
-        """What a step's partial outputs (epoch checkpoints) depend on:
-        ``resume_key`` and the recorded files of every earlier step."""
-        earlier = self.steps[:self.steps.index(step)]
-        files = {}
-        for name in earlier:
-            done = self.read(name)
-            if done is not None:
-                files[name] = done.get('files')
-        return dict(key=self.relative(resume_key), upstream=files)
-
     def may_resume(self, step: str) -> bool:
         """Whether the partial outputs in a running step's folder were made
         from the inputs it runs with now (True for folders of older runs
@@ -242,7 +280,9 @@ class StepLedger:
                  step: str,
                  key: dict,
                  work: Callable[[], dict],
-                 resume_key: Optional[dict] = None) -> dict:
+                 resume_key: Optional[dict] = None,
+                 configs: Optional[Dict[str, Dict[str, str]]] = None
+                 ) -> dict:
         """Run ``work`` unless ``step`` is already done with ``key``.
 
         Logs one line when the step starts and one when it ends (``step k
@@ -259,26 +299,26 @@ class StepLedger:
                 ``done.json`` too.
             resume_key (dict, optional): Everything the step's partial
                 outputs (epoch checkpoints) depend on, when that is less
-                than the default: ``key`` and every earlier step's files.
-                Decides :meth:`may_resume`.
+                than ``key`` (the default). Decides :meth:`may_resume`.
+            configs (dict, optional): ``{key entry: flattened config}`` of
+                the configs whose hashes ``key`` holds; kept in
+                ``done.json`` to name what changed on a later run.
 
         Returns:
             dict: The step's ``done.json`` content (``artifacts`` as
             absolute paths).
         """
         where = f'step {self.steps.index(step) + 1} of {len(self.steps)}'
+        self.pending_configs = dict(configs or {})
         if self.is_done(step, key):
             self.log(f'{step}: done, skipped ({where}; {self.step_dir(step)})')
             return self.read(step)
-        if self._rerun_from is None:
-            self._rerun_from = self.steps.index(step)
         self.log(f'{step}: running ({where})')
         folder = self.step_dir(step)
         created = not osp.isdir(folder)
         os.makedirs(folder, exist_ok=True)
-        inputs = (
-            self.inputs(step, key) if resume_key is None else dict(
-                key=self.relative(resume_key)))
+        inputs = dict(
+            key=self.relative(key if resume_key is None else resume_key))
         earlier = self.earlier_segments(step, inputs)
         self.write_started(step, inputs, earlier)
         reset_peak_memory()
@@ -288,6 +328,8 @@ class StepLedger:
             segments = earlier + [time.monotonic() - start]
             artifacts = result.pop('artifacts')
             result.setdefault('peak_memory_mb', peak_memory_mb())
+            if configs:
+                result['configs'] = dict(configs)
             # an interrupt while hashing (big checkpoints) is this step's too
             done = self.mark_done(step, key, artifacts, sum(segments),
                                   **result)

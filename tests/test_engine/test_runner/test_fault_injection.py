@@ -1,7 +1,7 @@
 """Fault-injection catalogue: damage one artifact of a finished pipeline
 work dir (the shared ``finished_pipeline`` run, copied), rerun, and check
-that exactly the needed steps ran again (the damaged one and every later
-one) and the report is the same."""
+that the damaged step ran again first, a later step only when what it
+reads changed, and the report is the same (docs/en/faults.md)."""
 import json
 import re
 import shutil
@@ -61,7 +61,10 @@ def test_a_damaged_artifact_is_repaired(finished_pipeline, tmp_path, case):
     code, log = run_pipeline(config, work_dir, tmp_path / 'rerun.log')
     assert code == 0, log[-5000:]
     reran = re.findall(r'\[OSDTW\] (\w+): running', log)
-    assert reran == list(STEPS[STEPS.index(first_rerun):]), reran
+    assert reran[0] == first_rerun, reran
+    assert set(reran) <= set(STEPS[STEPS.index(first_rerun):]), reran
+    if first_rerun == 'search':  # same C and w_A: nothing retrains
+        assert reran == ['search'], reran
     assert report_without_timings(work_dir) == report_without_timings(source)
     # the damaged file is named once in the log, with the reason
     assert re.search(rf'\[OSDTW\] {first_rerun}: .*{work_dir}/'

@@ -350,3 +350,126 @@ def test_stage1_in_one_data_pass(killed_then_resumed, tmp_path):
     assert code == 0, log[-5000:]
     assert '[OSDTW] stage1_pair: done, skipped' in log
     assert '[OSDTW] test: done, skipped' in log
+
+
+# ------------------------------------------- issue 19: the work dir's faults
+def report_without_timings(work_dir: Path) -> dict:
+    report = json.loads((work_dir / 'test' / 'report.json').read_text())
+    report.pop('timings')
+    return report
+
+
+def copy_configs(source: Path, folder: Path) -> Path:
+    """The fixture's pipeline and stage configs, copied into ``folder``."""
+    import shutil
+    folder.mkdir()
+    for path in source.glob('*.py'):
+        shutil.copy(path, folder / path.name)
+    return folder / 'pipeline.py'
+
+
+def test_a_changed_stage_config_reruns_it_and_names_the_change(
+        killed_then_resumed, tmp_path):
+    """An edited stage config (refinement: 3 epochs instead of 2) reruns
+    its step with one line naming the changed key, and the steps that read
+    its output; the earlier steps are kept."""
+    import shutil
+    source = killed_then_resumed[0]
+    config = copy_configs(source.parent, tmp_path / 'configs')
+    with open(config.parent / 'stage3_refine.py', 'a') as f:
+        f.write('train_cfg = dict(max_epochs=3)\n')
+    work_dir = tmp_path / 'work'
+    shutil.copytree(source, work_dir)
+    code, log = run_pipeline(config, work_dir, tmp_path / 'changed.log')
+    assert code == 0, log[-5000:]
+    assert ('[OSDTW] refine: config refine: train_cfg.max_epochs 2 -> 3; '
+            'the step runs again') in log
+    for step in ('stage1_head', 'stage2', 'assemble'):
+        assert f'[OSDTW] {step}: done, skipped' in log
+    assert '[OSDTW] test: running' in log
+    assert artifact(work_dir, 'refine', 'checkpoint').endswith('epoch_3.pth')
+
+
+def test_a_pipeline_setting_typo_is_one_line(killed_then_resumed, tmp_path):
+    source = killed_then_resumed[0]
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py',
+         str(source.parent / 'pipeline.py'), '--work-dir',
+         str(tmp_path / 'work'), '--cfg-options', 'train_cfg.shard_depth=2'],
+        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: train_cfg.shard_depth is not a setting of the OSDTW pipeline "
+        "(did you mean 'shared_depth'?)"]
+    assert not (tmp_path / 'work' / 'stage1_head').exists()
+
+
+@pytest.mark.parametrize('how', ['copy', 'move'])
+def test_a_copied_or_moved_work_dir_repairs_inside_itself(
+        killed_then_resumed, tmp_path, how):
+    """A truncated refinement checkpoint in a copied (or moved) work dir:
+    the step resumes from the older checkpoint of its own folder (never
+    the original's, which mmengine's last_checkpoint names) and ends with
+    the report of the in-place run."""
+    import shutil
+    source = killed_then_resumed[0]
+    work_dir = tmp_path / 'work'
+    shutil.copytree(source, work_dir)
+    if how == 'move':
+        moved = tmp_path / 'moved'
+        work_dir.rename(moved)
+        work_dir = moved
+    final = Path(artifact(work_dir, 'refine', 'checkpoint'))
+    last = (work_dir / 'refine' / 'last_checkpoint').read_text()
+    assert str(source) in last  # mmengine wrote the original's path
+    final.write_bytes(final.read_bytes()[:1000])
+    hidden = source.with_name(source.name + '_hidden')
+    source.rename(hidden)  # the original out of reach
+    try:
+        code, log = run_pipeline(source.parent / 'pipeline.py', work_dir,
+                                 tmp_path / f'{how}.log')
+    finally:
+        hidden.rename(source)
+    assert code == 0, log[-5000:]
+    assert f'[OSDTW] refine: artifact {final} is truncated' in log
+    assert f'checkpoint {final} is not a complete torch.save file' in log
+    assert Path(artifact(work_dir, 'refine', 'checkpoint')) == final
+    assert report_without_timings(work_dir) == report_without_timings(source)
+    for step in ('stage1_head', 'stage2', 'assemble'):
+        assert f'[OSDTW] {step}: done, skipped' in log
+
+
+def test_one_run_per_work_dir(killed_then_resumed, tmp_path):
+    """A second run on a work dir in use stops at once with one line naming
+    the holder's PID; the lock of a killed holder is no obstacle."""
+    import shutil
+    source = killed_then_resumed[0]
+    work_dir = tmp_path / 'work'
+    shutil.copytree(source, work_dir)
+    holder = subprocess.Popen(
+        [sys.executable, '-c',
+         'import sys, time\n'
+         'from mmpretrain_osdtw.engine.runner.work_dir import WorkDirLock\n'
+         f'WorkDirLock({str(work_dir)!r}).acquire()\n'
+         'print("locked", flush=True)\n'
+         'time.sleep(600)\n'],
+        cwd=REPO, env=ENV, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'locked'
+        proc = subprocess.run(
+            [sys.executable, 'tools/train.py',
+             str(source.parent / 'pipeline.py'), '--work-dir',
+             str(work_dir)],
+            cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1
+        assert f'{work_dir} is in use by another run (PID {holder.pid}' in \
+            lines[0]
+    finally:
+        holder.kill()
+        holder.wait()
+    code, log = run_pipeline(source.parent / 'pipeline.py', work_dir,
+                             tmp_path / 'after.log')
+    assert code == 0, log[-3000:]
+    assert '[OSDTW] test: done, skipped' in log

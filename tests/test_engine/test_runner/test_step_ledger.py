@@ -21,11 +21,16 @@ def work_writing(ledger, step, calls, name='out.txt'):
 
 
 def run_all(ledger, calls, keys=None):
+    """Each step's key: its setting and the digest of the step before's
+    output (what it reads), as the pipeline's steps build theirs."""
     keys = keys or {}
-    return [
-        ledger.run_step(s, keys.get(s, dict(k=s)),
-                        work_writing(ledger, s, calls)) for s in STEPS
-    ]
+    done = []
+    for i, s in enumerate(STEPS):
+        key = dict(keys.get(s, dict(k=s)))
+        if i:
+            key['input'] = ledger.digest(STEPS[i - 1], 'out')
+        done.append(ledger.run_step(s, key, work_writing(ledger, s, calls)))
+    return done
 
 
 def test_done_json_holds_relative_paths_and_info(tmp_path):
@@ -38,6 +43,8 @@ def test_done_json_holds_relative_paths_and_info(tmp_path):
     assert raw['artifacts'] == {'out': 'first/out.txt'}
     assert raw['step'] == 'first' and raw['note'] == 'first'
     assert raw['key'] == {'k': 'first'}
+    assert json.loads((tmp_path / 'second' / DONE_FILE).read_text()
+                      )['key']['input'] == raw['files']['out']['sha256']
     assert set(ledger.timings()) == set(STEPS)
     assert ledger.artifact('second',
                            'out') == str(tmp_path / 'second' / 'out.txt')
@@ -56,16 +63,45 @@ def test_finished_steps_are_skipped_also_in_a_moved_copy(tmp_path):
                                               'out.txt')
 
 
-def test_a_changed_key_or_missing_artifact_reruns_it_and_later_steps(tmp_path):
-    calls = []
+def test_a_changed_key_or_missing_artifact_reruns_it(tmp_path):
+    """A rerun step's dependants rerun only when what they read changed."""
+    calls, lines = [], []
     run_all(StepLedger(str(tmp_path), STEPS), calls)
     calls.clear()
-    run_all(StepLedger(str(tmp_path), STEPS), calls, dict(second=dict(k=2)))
-    assert calls == ['second', 'third']
+    run_all(logging_ledger(tmp_path, lines), calls, dict(second=dict(k=2)))
+    assert calls == ['second']  # same output: third is kept
+    assert 'second: k changed; the step runs again' in lines
     (tmp_path / 'first' / 'out.txt').unlink()
     calls.clear()
     run_all(StepLedger(str(tmp_path), STEPS), calls, dict(second=dict(k=2)))
-    assert calls == list(STEPS)
+    assert calls == ['first']
+    calls.clear()
+    (tmp_path / 'first' / 'out.txt').write_text('other')  # changed output
+    run_all(StepLedger(str(tmp_path), STEPS), calls, dict(second=dict(k=2)))
+    assert calls == ['first']  # rewritten as 'first': the rest is kept
+    ledger = StepLedger(str(tmp_path), STEPS)
+
+    def other_output():
+        path = tmp_path / 'first' / 'out.txt'
+        path.write_text('new content')
+        return dict(artifacts=dict(out=str(path)))
+
+    ledger.run_step('first', dict(k=5), other_output)
+    calls.clear()
+    run_all(ledger, calls, dict(first=dict(k=5), second=dict(k=2)))
+    # second read new content (it reruns) but wrote what it wrote before
+    assert calls == ['second']
+
+
+def test_a_deleted_step_folder_is_named(tmp_path):
+    import shutil
+    run_all(StepLedger(str(tmp_path), STEPS), [])
+    shutil.rmtree(tmp_path / 'first')
+    calls, lines = [], []
+    run_all(logging_ledger(tmp_path, lines), calls)
+    assert calls == ['first']
+    assert f'first: its folder {tmp_path / "first"} is missing; the step ' \
+        'runs again' in lines
 
 
 def test_old_absolute_paths_are_read(tmp_path):
@@ -106,13 +142,12 @@ def test_done_json_records_size_and_sha256(tmp_path):
     (lambda p: p.write_text('SECOND'), 'is changed (its SHA-256 differs'),
     (lambda p: p.unlink(), 'is missing'),
 ])
-def test_a_damaged_artifact_reruns_its_step_and_later_ones(
-        tmp_path, damage, reason):
+def test_a_damaged_artifact_reruns_its_step(tmp_path, damage, reason):
     run_all(StepLedger(str(tmp_path), STEPS), [])
     damage(tmp_path / 'second' / 'out.txt')
     calls, lines = [], []
     run_all(logging_ledger(tmp_path, lines), calls)
-    assert calls == ['second', 'third']
+    assert calls == ['second']  # rewritten as before: third is kept
     named = [line for line in lines if 'runs again' in line]
     assert len(named) == 1
     assert f'artifact {tmp_path / "second" / "out.txt"} {reason}' in named[0]
@@ -127,7 +162,7 @@ def test_an_unreadable_done_json_means_not_done(tmp_path, content):
     ledger = logging_ledger(tmp_path, lines)
     assert ledger.read('second') is None
     run_all(ledger, calls)
-    assert calls == ['second', 'third']
+    assert calls == ['second']
     assert sum(f'{tmp_path / "second" / DONE_FILE} is unreadable' in line
                for line in lines) == 1
     assert ledger.read('second')['step'] == 'second'
@@ -153,13 +188,15 @@ def test_a_step_failing_before_writing_a_file_leaves_no_folder(tmp_path):
 
 
 def test_may_resume_only_with_the_same_inputs(tmp_path):
-    """Partial outputs of a step count only when its resume key and the
-    earlier steps' files are those it started with."""
+    """Partial outputs of a step count only when its key (its settings and
+    the digests of what it reads) is the one it started with."""
     seen = {}
 
     def run(ledger, keys=None):
-        for s in STEPS:
-            key = (keys or {}).get(s, dict(k=s))
+        for i, s in enumerate(STEPS):
+            key = dict((keys or {}).get(s, dict(k=s)))
+            if i:
+                key['input'] = ledger.digest(STEPS[i - 1], 'out')
 
             def noting(s=s, key=key):
                 seen[s] = ledger.may_resume(s)
@@ -179,7 +216,7 @@ def test_may_resume_only_with_the_same_inputs(tmp_path):
     seen.clear()
     (tmp_path / 'first' / 'out.txt').unlink()  # remade the same way
     run(StepLedger(str(tmp_path), STEPS))
-    assert seen == dict(first=True, second=True, third=True)
+    assert seen == dict(first=True)
     seen.clear()
     run(StepLedger(str(tmp_path), STEPS), dict(first=dict(k=9)))
     assert seen == dict(first=False, second=False, third=False)
@@ -319,9 +356,9 @@ def test_an_old_started_json_holds_the_inputs_only(tmp_path):
     """started.json of an older version (the inputs, no segments)."""
     ledger = StepLedger(str(tmp_path), STEPS)
     (tmp_path / 'first').mkdir()
-    (tmp_path / 'first' / 'started.json').write_text(
-        json.dumps(ledger.inputs('first', {})))
-    assert ledger.earlier_segments('first', ledger.inputs('first', {})) == []
+    inputs = dict(key={})
+    (tmp_path / 'first' / 'started.json').write_text(json.dumps(inputs))
+    assert ledger.earlier_segments('first', inputs) == []
     assert ledger.may_resume('first')
 
 

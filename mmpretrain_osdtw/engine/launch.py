@@ -1,5 +1,5 @@
-"""Config loading and Runner construction shared by ``tools/`` and the
-OSDTW stage runner.
+"""Config loading and Runner construction shared by ``tools/`` (through
+:mod:`mmpretrain_osdtw.apis`) and the OSDTW pipeline runner.
 
 Three things differ from MMPretrain's own tools:
 
@@ -159,6 +159,23 @@ def release_distributed() -> None:
         gc.collect()  # the Runner's cycle, and with it the DDP reducer
         torch_dist.barrier()
         torch_dist.destroy_process_group()
+
+
+def is_pipeline(cfg: Config) -> bool:
+    """Whether ``cfg`` is an OSDTW pipeline config
+    (``train_cfg.type='StageRunner'``)."""
+    return (cfg.get('train_cfg') or {}).get('type') == 'StageRunner'
+
+
+def enable_amp(cfg: Config) -> None:
+    """Train ``cfg`` with mixed precision: its ``optim_wrapper`` becomes an
+    ``AmpOptimWrapper`` with a dynamic loss scale (unless it sets one).
+
+    Args:
+        cfg (Config): A training config, changed in place.
+    """
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
 
 def build_model(cfg: Config) -> nn.Module:
