@@ -2,36 +2,29 @@
 
 Applied once when :mod:`mmpretrain_osdtw` is imported. Nothing here edits an
 installed package: every fix goes through a public extension point.
+
+Since torch 2.6, ``torch.load`` defaults to ``weights_only=True``, which
+refuses every mmengine checkpoint (its ``message_hub`` holds
+``HistoryBuffer`` and NumPy objects), while mmengine's URL loader calls
+``torch.hub.load_state_dict_from_url``, which still loads with
+``weights_only=False`` and so runs whatever a downloaded pickle names. The
+loaders of local files and of ``http://``/``https://`` URLs are replaced
+(``CheckpointLoader.register_scheme``) by those of
+:mod:`mmpretrain_osdtw.utils.checkpoint_io`: ``weights_only=True`` with
+mmengine's checkpoint types allow-listed; anything else is refused unless
+checkpoints are trusted (``--trust-checkpoint``). Every ``load_checkpoint``,
+``init_cfg`` Pretrained, ``load_from`` and resume goes through them.
+mmengine's model-zoo schemes (``torchvision://``, ``open-mmlab://``,
+``mmcls://``) call its own URL loader directly and are not covered: give
+such checkpoints by their ``https://`` URL.
 """
-import os.path as osp
 import warnings
 
-import torch
 from mmengine.runner import CheckpointLoader
 
+from .utils.checkpoint_io import load_from_http, load_from_local
+
 _APPLIED = False
-
-
-def load_from_local(filename: str, map_location=None) -> dict:
-    """Load a local checkpoint written by mmengine (named like mmengine's
-    loaders, whose log line reads "Loads checkpoint by local backend").
-
-    mmengine stores a ``message_hub`` (``HistoryBuffer`` and numpy objects) in
-    every checkpoint, which ``torch.load(weights_only=True)`` (the default
-    since torch 2.6) refuses. Checkpoints are therefore loaded with
-    ``weights_only=False``: only load checkpoints from a trusted source.
-
-    Args:
-        filename (str): Path of the checkpoint file.
-        map_location (str | torch.device, optional): Where to map tensors.
-
-    Returns:
-        dict: The loaded checkpoint.
-    """
-    filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'checkpoint file {filename!r} does not exist')
-    return torch.load(filename, map_location=map_location, weights_only=False)
 
 
 def _silence_stack_warnings() -> None:
@@ -53,12 +46,14 @@ def _silence_stack_warnings() -> None:
 
 
 def apply_stack_fixes() -> None:
-    """Register the checkpoint loader fix and silence the stack's
-    import-time warnings (idempotent)."""
+    """Register the checkpoint loaders and silence the stack's import-time
+    warnings (idempotent)."""
     global _APPLIED
     if _APPLIED:
         return
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_from_local, force=True)
+    CheckpointLoader.register_scheme(
+        prefixes=('http://', 'https://'), loader=load_from_http, force=True)
     _silence_stack_warnings()
     _APPLIED = True

@@ -4,7 +4,8 @@ Training with ``MOREScheduleHook`` already writes ``<work_dir>/merged.pth``
 at the end; use this tool for any other checkpoint (e.g. ``epoch_10.pth``
 or ``best_*.pth``)::
 
-    python tools/more_merge.py CKPT OUT [--config PLAIN_CONFIG]
+    python tools/more_merge.py CKPT OUT [--config PLAIN_CONFIG] \
+        [--trust-checkpoint]
 
 Every ``<layer>.weight`` becomes ``W_g + B A`` and the ``tail_A`` /
 ``tail_B`` keys are dropped, so ``OUT`` has exactly the plain model's keys.
@@ -16,11 +17,10 @@ import argparse
 import sys
 from typing import List, Optional
 
-import torch
-
 import mmpretrain_osdtw  # noqa: F401  (registers components, stack fixes)
 from mmpretrain_osdtw.apis import build_model, load_config
 from mmpretrain_osdtw.models.more import merge_checkpoint_file
+from mmpretrain_osdtw.utils import load_checkpoint_file, trust_checkpoints
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -32,6 +32,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--config',
         help='plain baseline config: load the merged weights strictly into '
         'its model as a check')
+    parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help='load a checkpoint that holds more than weights (loading runs '
+        'what it names: only for files you trust)')
     return parser.parse_args(argv)
 
 
@@ -50,7 +55,7 @@ def check_against_config(config: str, merged_path: str) -> int:
         raise ValueError(f'{config} builds a MOREClassifier: give the plain '
                          'baseline config of the same model')
     model = build_model(cfg)
-    state = torch.load(merged_path, map_location='cpu', weights_only=False)
+    state = load_checkpoint_file(merged_path, map_location='cpu')
     try:
         model.load_state_dict(state['state_dict'], strict=True)
     except RuntimeError as err:
@@ -61,6 +66,7 @@ def check_against_config(config: str, merged_path: str) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    trust_checkpoints(args.trust_checkpoint)
     try:
         layers = merge_checkpoint_file(args.checkpoint, args.out)
         print(f'merged {len(layers)} layers into {args.out}')

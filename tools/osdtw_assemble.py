@@ -27,6 +27,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--shared-depth', type=int, help='C')
     parser.add_argument('--head-weight', type=float, help='w_A')
     parser.add_argument('--out', required=True, help='output checkpoint')
+    parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help='load a checkpoint that holds more than weights (loading runs '
+        'what it names: only for files you trust)')
     return parser.parse_args()
 
 
@@ -60,6 +65,8 @@ def main() -> int:
         import mmpretrain_osdtw  # noqa: F401
         from mmpretrain_osdtw.apis import load_config
         from mmpretrain_osdtw.osdtw.assemble import assemble_from_config
+        from mmpretrain_osdtw.utils import trust_checkpoints
+        trust_checkpoints(args.trust_checkpoint)
         out_config = osp.splitext(args.out)[0] + '_config.py'
         assemble_from_config(
             load_config(args.config),

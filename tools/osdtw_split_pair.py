@@ -39,6 +39,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         dest='fisher',
         action='store_false',
         help='only split the checkpoint')
+    parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help='load a checkpoint that holds more than weights (loading runs '
+        'what it names: only for files you trust)')
     return parser.parse_args(argv)
 
 
@@ -71,6 +76,8 @@ def main(argv=None) -> int:
         from mmpretrain_osdtw.apis import task_fisher_from_config
         from mmpretrain_osdtw.models.classifiers import \
             split_task_pair_checkpoint
+        from mmpretrain_osdtw.utils import trust_checkpoints
+        trust_checkpoints(args.trust_checkpoint)
         os.makedirs(args.out_dir, exist_ok=True)
         logger = MMLogger.get_instance('osdtw_split_pair')
         for task in TASKS:

@@ -2,11 +2,13 @@
 
 :func:`preflight` runs on a loaded config (``tools/train.py`` and
 ``tools/test.py`` call it before they build the Runner) and raises
-:class:`~mmpretrain_osdtw.apis.launch.InputError`, one line naming the
+:class:`~mmpretrain_osdtw.utils.InputError`, one line naming the
 config key and the file, when
 
 * a dataset cannot be built (a missing data folder or list file, a bad list
-  line, an ``imb_ratio`` too large for the data: the dataset's own message);
+  line, an ``imb_ratio`` too large for the data: the dataset's own message;
+  for a list line that MMPretrain's ``CustomDataset`` cannot parse, the
+  file, the line number and the line);
 * an image of a dataset read from an annotation list (``ImageNetLT``,
   ``PlacesLT``, ``CustomDataset(ann_file=...)``) does not exist;
 * an init checkpoint (``checkpoint=`` of an ``init_cfg`` in ``model``, or
@@ -14,6 +16,11 @@ config key and the file, when
   not checked (mmengine downloads them). Whether the checkpoint *fits* the
   model is checked when it is loaded, before the first step
   (:mod:`mmpretrain_osdtw.models.utils.checked_pretrained`);
+* a key of ``train_cfg``, ``val_cfg`` or ``test_cfg`` is not an argument
+  of its loop class (the closest one suggested), or a ``param_scheduler``
+  cannot run with ``train_cfg.max_epochs`` (built over a one-parameter
+  optimizer with the training set's epoch length:
+  :mod:`~mmpretrain_osdtw.apis.schedule_checks`);
 * an MGP (MAE) config's image, patch and decoder sizes disagree
   (:func:`~mmpretrain_osdtw.models.utils.check_mgp_geometry`);
 * ``class_counts=`` given to a model part, a metric or ``ClassCountsHook``
@@ -49,6 +56,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import DATASETS
 
+from mmpretrain_osdtw.datasets.annotation_list import malformed_list_line
 from mmpretrain_osdtw.datasets.class_counts import (check_class_counts,
                                                     describe_dataset,
                                                     get_class_counts,
@@ -62,6 +70,8 @@ from mmpretrain_osdtw.engine.runner.stage_configs import (MGP_STEP_CHECKPOINT,
                                                           StageConfigs)
 from mmpretrain_osdtw.engine.runner.stage_runner import \
     check_pipeline_settings
+from .schedule_checks import (check_loop_keys, check_param_schedulers,
+                              epoch_length)
 
 MODES = ('train', 'test')
 #: Dataloaders each mode reads; a pipeline stage both trains and tests.
@@ -69,6 +79,12 @@ MODE_LOADERS = {
     'train': ('train_dataloader', 'val_dataloader'),
     'test': ('test_dataloader', ),
     'stage': ('train_dataloader', 'val_dataloader', 'test_dataloader'),
+}
+#: Loop configs each mode builds.
+MODE_LOOPS = {
+    'train': ('train_cfg', 'val_cfg'),
+    'test': ('test_cfg', ),
+    'stage': ('train_cfg', 'val_cfg', 'test_cfg'),
 }
 #: Missing images listed in a message.
 SHOWN = 3
@@ -137,6 +153,9 @@ class _Preflight:
     def check(self, cfg: Config, mode: str, where: str = '') -> None:
         """All checks of one config; ``where`` prefixes the messages."""
         prefix = 'train_cfg.stage_cfg_options.' if mode == 'stage' else ''
+        scope = cfg.get('default_scope', 'mmpretrain')
+        with DefaultScope.overwrite_default_scope(scope):
+            check_loop_keys(cfg, where, MODE_LOOPS[mode])
         if mode != 'test':
             check_init_checkpoints(cfg, where, prefix)
             check_mgp_geometry(cfg)
@@ -145,14 +164,18 @@ class _Preflight:
                 f'{where}load_from', cfg.load_from,
                 'give the weights with --cfg-options load_from=<path or URL>')
         datasets = {}
-        with DefaultScope.overwrite_default_scope(
-                cfg.get('default_scope', 'mmpretrain')):
+        with DefaultScope.overwrite_default_scope(scope):
             for loader in MODE_LOADERS[mode]:
                 dataset_cfg = (cfg.get(loader) or {}).get('dataset')
                 if dataset_cfg is not None:
                     key = f'{where}{loader}.dataset'
                     datasets[loader] = self.dataset(key, dataset_cfg)
-        self.check_class_counts(cfg, datasets.get('train_dataloader'), where)
+            train_set = datasets.get('train_dataloader')
+            if mode != 'test':
+                check_param_schedulers(
+                    cfg, epoch_length(cfg.get('train_dataloader'), train_set),
+                    where)
+        self.check_class_counts(cfg, train_set, where)
 
     def dataset(self, key: str, dataset_cfg) -> object:
         """Build a dataset config (once) and check its image paths."""
@@ -234,7 +257,9 @@ class _Preflight:
 def build_dataset(key: str, dataset_cfg) -> object:
     """Build and fully load a dataset; its data errors (``ValueError``,
     ``OSError``: a bad list line, a missing folder) become an
-    :class:`InputError` naming ``key``. Other errors keep their traceback.
+    :class:`InputError` naming ``key``. A list line that MMPretrain's
+    ``CustomDataset`` cannot parse is named by file, line number and text.
+    Other errors keep their traceback.
     """
     try:
         dataset = DATASETS.build(copy.deepcopy(dataset_cfg))
@@ -242,7 +267,9 @@ def build_dataset(key: str, dataset_cfg) -> object:
             dataset.full_init()
     except (ValueError, OSError) as err:
         kind = dataset_cfg.get('type', 'dataset')
-        raise InputError(f'{key} ({kind}): {err}') from err
+        line = malformed_list_line(dataset_cfg) if isinstance(
+            err, ValueError) else None
+        raise InputError(f'{key} ({kind}): {line or err}') from err
     return dataset
 
 

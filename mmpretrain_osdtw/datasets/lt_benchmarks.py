@@ -20,6 +20,7 @@ from mmpretrain.datasets import CustomDataset
 from mmpretrain.datasets.categories import IMAGENET_CATEGORIES
 from mmpretrain.registry import DATASETS
 
+from .annotation_list import list_line_error, parse_list_line
 from .categories import PLACES365_CATEGORIES
 
 SPLITS = ('train', 'val', 'test')
@@ -57,19 +58,18 @@ class _OLTRListDataset(CustomDataset):
             for lineno, line in enumerate(f, 1):
                 if not line.strip():
                     continue
-                parts = line.rsplit(maxsplit=1)
-                if len(parts) != 2 or not parts[1].lstrip('-').isdigit():
+                try:
+                    path, label = parse_list_line(line, sep=None)
+                    if not 0 <= label < num_classes:
+                        raise ValueError(f'the label {label} is outside '
+                                         f'0..{num_classes - 1}')
+                except ValueError as err:
                     raise ValueError(
-                        f'{self.ann_file} line {lineno}: expected '
-                        f'"<path> <label>", got {line.rstrip()!r}')
-                label = int(parts[1])
-                if not 0 <= label < num_classes:
-                    raise ValueError(
-                        f'{self.ann_file} line {lineno}: label {label} is '
-                        f'outside 0..{num_classes - 1}')
+                        list_line_error(self.ann_file, lineno, line,
+                                        str(err))) from None
                 data_list.append(
                     dict(
-                        img_path=osp.join(self.img_prefix, parts[0]),
+                        img_path=osp.join(self.img_prefix, path),
                         gt_label=label))
         return data_list
 

@@ -1,6 +1,9 @@
 """Helpers below every other subpackage: checks, atomic file writes,
-interrupts as one line, and the class-counts and head/tail rules that the
-datasets and the models both need (models never import datasets)."""
+checkpoint loading that runs no code from the file, interrupts as one
+line, and the class-counts and head/tail rules that the datasets and the
+models both need (models never import datasets)."""
+from .checkpoint_io import (UntrustedCheckpointError, checkpoints_trusted,
+                            load_checkpoint_file, trust_checkpoints)
 from .checks import check_checkpoint_path, check_int
 from .class_counts import load_class_counts
 from .errors import InputError
@@ -18,5 +21,7 @@ __all__ = [
     'atomic_write_text', 'check_checkpoint_path', 'check_digest', 'check_int',
     'describe_write_error',
     'file_digest', 'load_class_counts', 'split_head_tail', 'task_index_map',
-    'task_num_classes', 'naming_file', 'unreadable_checkpoint'
+    'task_num_classes', 'naming_file', 'unreadable_checkpoint',
+    'UntrustedCheckpointError', 'checkpoints_trusted', 'load_checkpoint_file',
+    'trust_checkpoints'
 ]

@@ -26,6 +26,8 @@ from typing import Any, Callable, Dict, Iterator, Optional
 
 import torch
 
+from .errors import InputError
+
 
 def atomic_write(path: str, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` and move the result to ``path``.
@@ -149,7 +151,8 @@ def unreadable_checkpoint(path: str) -> Optional[str]:
 @contextlib.contextmanager
 def naming_file(path: str, what: str = 'checkpoint') -> Iterator[None]:
     """Re-raise any error of the ``with`` block as a ValueError that names
-    ``path`` (a missing file stays a FileNotFoundError naming it).
+    ``path`` (a missing file stays a FileNotFoundError naming it, an
+    :class:`InputError` stays as it is).
 
     Args:
         path (str): The file being read.
@@ -159,6 +162,8 @@ def naming_file(path: str, what: str = 'checkpoint') -> Iterator[None]:
         raise FileNotFoundError(f'{what} {path!r} does not exist')
     try:
         yield
+    except InputError:
+        raise  # already one line naming the file (a refused checkpoint)
     except Exception as err:  # unpickling/zip errors have no common base
         raise ValueError(f'{path}: cannot be loaded as a {what} '
                          f'({type(err).__name__}: {err})') from err

@@ -83,14 +83,33 @@ def test_missing_image_folder(root):
         f"(sample 3); 1 folder(s) do not exist, e.g. '{root}/imgs/2'")
 
 
-def test_bad_list_line_names_key(root):
+@pytest.mark.parametrize('line, reason', [
+    ('imgs/no_label.png', "no label (expected '<path> <label>')"),
+    ('c4_0.png four', "the label 'four' is not a whole number"),
+])
+def test_bad_list_line_names_key_file_line_and_text(root, line, reason):
     with open(root / 'train.txt', 'a') as f:
-        f.write('imgs/no_label.png\n')
+        f.write(f'{line}\nimgs/0/0.png x\n')
+    with pytest.raises(InputError) as info:
+        preflight(make_cfg(root))
+    assert str(info.value) == (
+        f"train_dataloader.dataset (CustomDataset): {root / 'train.txt'} "
+        f'line 5: {line!r}: {reason}')
+
+
+def test_bad_list_line_inside_a_wrapper(root):
+    with open(root / 'train.txt', 'a') as f:
+        f.write('c4_0.png four\n')
+    cfg = make_cfg(root)
+    cfg.train_dataloader.dataset = dict(
+        type='LongTailedDataset',
+        imb_ratio=2,
+        dataset=dict(list_dataset(root), ann_file=str(root / 'train.txt')))
     with pytest.raises(
             InputError,
-            match=r'^train_dataloader\.dataset '
-            r'\(CustomDataset\): '):
-        preflight(make_cfg(root))
+            match=r"^train_dataloader\.dataset \(LongTailedDataset\): .*"
+            r"train\.txt line 5: 'c4_0\.png four': the label 'four' is not"):
+        preflight(cfg)
 
 
 def test_missing_data_folder(tmp_path):
@@ -283,3 +302,52 @@ def test_pipeline_missing_stage_config(root, tmp_path):
             match=r"^train_cfg\.stage2: the stage "
             r"config '.*stage2\.py' does not exist"):
         preflight(load_config(str(pipeline)))
+
+
+DIGITS = Path(__file__).resolve().parents[2] / \
+    'configs/baselines/digits_lt/vit-nano-p2_ce.py'
+
+
+@pytest.mark.parametrize('option, mode, message', [
+    ({'train_cfg.max_epoch': 2}, 'train', "train_cfg.max_epoch is not an "
+     "argument of EpochBasedTrainLoop (did you mean 'max_epochs'?)"),
+    ({'val_cfg.fp61': True}, 'train',
+     "val_cfg.fp61 is not an argument of ValLoop (did you mean 'fp16'?)"),
+    ({'test_cfg.xyz': 1}, 'test', 'test_cfg.xyz is not an argument of '
+     'TestLoop (its arguments: fp16, type)'),
+    # by iteration: the config's max_epochs is the first wrong key
+    ({'train_cfg.by_epoch': False}, 'train', "train_cfg.max_epochs is not "
+     "an argument of IterBasedTrainLoop (did you mean 'max_iters'?)"),
+])
+def test_loop_key_typo_names_the_closest_argument(option, mode, message):
+    cfg = load_config(str(DIGITS))
+    cfg.merge_from_dict(option)
+    with pytest.raises(InputError) as info:
+        preflight(cfg, mode=mode)
+    assert str(info.value) == message
+
+
+def test_scheduler_that_cannot_run_names_it_and_max_epochs():
+    cfg = load_config(str(DIGITS))
+    cfg.train_cfg.max_epochs = 1  # the cosine begins after epoch 1
+    with pytest.raises(InputError) as info:
+        preflight(cfg)
+    # 14 iterations: 441 Digits-LT training images in batches of 32
+    assert str(info.value) == (
+        'param_scheduler[1] (CosineAnnealingLR, begin=1, '
+        'end=train_cfg.max_epochs) cannot run with train_cfg.max_epochs=1: '
+        'end should be larger than begin, but got begin=14, end=14 '
+        '(in iterations, 14 per epoch)')
+    cfg.train_cfg.max_epochs = 2
+    preflight(cfg)
+
+
+def test_pipeline_stage_typo_is_prefixed_with_the_stage(root, tmp_path):
+    cfg = load_config(str(write_pipeline(tmp_path, root)))
+    cfg.train_cfg.stage_cfg_options = {'train_cfg.max_epoch': 2}
+    with pytest.raises(
+            InputError,
+            match=r'^train_cfg\.stage1_head \(stage1_head\.py\): '
+            r'train_cfg\.max_epoch is not an argument of EpochBasedTrainLoop '
+            r"\(did you mean 'max_epochs'\?\)$"):
+        preflight(cfg)

@@ -25,20 +25,25 @@ def test_reads_official_list_format(tmp_path):
     assert counts.shape == (365, ) and counts[0] == 2 and counts[364] == 1
 
 
-def test_malformed_line_names_file_and_line(tmp_path):
+@pytest.mark.parametrize('line, reason', [
+    ('train/n01440764/b.JPEG', "no label (expected '<path> <label>')"),
+    ('train/n01440764/b.JPEG four', "the label 'four' is not a whole number"),
+])
+def test_malformed_line_names_file_line_and_text(tmp_path, line, reason):
     ann = write_list(tmp_path / 'ImageNet_LT_train.txt',
-                     ['train/n01440764/a.JPEG 0', 'train/n01440764/b.JPEG'])
-    with pytest.raises(ValueError, match=r'ImageNet_LT_train.txt line 2'):
+                     ['train/n01440764/a.JPEG 0', '', line])
+    with pytest.raises(ValueError) as err:
         ImageNetLT(data_root=str(tmp_path), split='train')
-    assert ann.read_text().count('\n') == 2  # input left untouched
+    assert str(err.value) == f'{ann} line 3: {line!r}: {reason}'
+    assert ann.read_text().count('\n') == 3  # input left untouched
 
 
 def test_label_out_of_range_names_line(tmp_path):
     write_list(tmp_path / 'Places_LT_test.txt',
                ['val_256/a.jpg 3', 'val_256/b.jpg 365'])
     with pytest.raises(
-            ValueError, match=r'line 2: label 365 is outside '
-            r'0\.\.364'):
+            ValueError, match=r"line 2: 'val_256/b\.jpg 365': the label 365 "
+            r'is outside 0\.\.364'):
         PlacesLT(data_root=str(tmp_path), split='test')
 
 

@@ -67,7 +67,7 @@ def split_task_pair_checkpoint(pair_ckpt: str, task: str,
     ``ImageClassifier`` checkpoint, atomically.
 
     Args:
-        pair_ckpt (str): The pair's checkpoint (trusted source).
+        pair_ckpt (str): The pair's checkpoint.
         task (str): ``'head'`` or ``'tail'``.
         out_file (str): Target ``.pth`` (``state_dict`` and ``meta``).
 
@@ -76,14 +76,19 @@ def split_task_pair_checkpoint(pair_ckpt: str, task: str,
 
     Raises:
         FileNotFoundError: If ``pair_ckpt`` is missing.
+        UntrustedCheckpointError: If it holds more than weights (see
+            :func:`~mmpretrain_osdtw.utils.load_checkpoint_file`).
         ValueError: If torch cannot read it (names the file).
         KeyError: If it is not a pair's checkpoint (names the file).
     """
-    from mmpretrain_osdtw.utils import atomic_torch_save
+    from mmpretrain_osdtw.utils import (InputError, atomic_torch_save,
+                                        load_checkpoint_file)
     if not osp.isfile(pair_ckpt):
         raise FileNotFoundError(f'checkpoint {pair_ckpt!r} does not exist')
     try:
-        state = torch.load(pair_ckpt, map_location='cpu', weights_only=False)
+        state = load_checkpoint_file(pair_ckpt, map_location='cpu')
+    except InputError:
+        raise  # refused: it names the file and what it holds
     except Exception as err:  # unpickling errors have no common base
         raise ValueError(f'{pair_ckpt}: not a checkpoint torch can read '
                          f'({type(err).__name__}: {err})') from None

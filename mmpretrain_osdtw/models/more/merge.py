@@ -22,6 +22,8 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
+from mmpretrain_osdtw.utils import load_checkpoint_file
+
 TAIL_A = '.tail_A'
 TAIL_B = '.tail_B'
 
@@ -146,12 +148,13 @@ def merge_checkpoint_file(src: str, dst: str) -> List[str]:
 
     Raises:
         FileNotFoundError: If ``src`` does not exist.
+        UntrustedCheckpointError: If ``src`` holds more than weights (see
+            :func:`~mmpretrain_osdtw.utils.load_checkpoint_file`).
         ValueError: If ``src`` holds no decomposed layer.
     """
     if not osp.isfile(src):
         raise FileNotFoundError(f'checkpoint {src!r} does not exist')
-    # mmengine checkpoints hold a message hub: only load trusted files.
-    ckpt = torch.load(src, map_location='cpu', weights_only=False)
+    ckpt = load_checkpoint_file(src, map_location='cpu')
     state_dict = ckpt.get('state_dict', ckpt)
     meta = ckpt.get('meta', None) if 'state_dict' in ckpt else None
     if not _tail_prefixes(state_dict):

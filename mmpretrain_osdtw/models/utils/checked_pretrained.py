@@ -62,7 +62,7 @@ def load_prefixed_state(checkpoint: str,
     """The tensors of ``checkpoint`` under ``prefix``, prefix stripped.
 
     Args:
-        checkpoint (str): Path or URL (trusted source).
+        checkpoint (str): Path or URL.
         prefix (str, optional): E.g. ``'backbone.'``; None keeps every key.
         map_location (str): Where to map the tensors.
 
@@ -72,6 +72,8 @@ def load_prefixed_state(checkpoint: str,
     Raises:
         InitCheckpointError: If the file is missing or unreadable, or has
             no key under ``prefix``.
+        UntrustedCheckpointError: If it holds more than weights (see
+            :func:`~mmpretrain_osdtw.utils.load_checkpoint_file`).
     """
     if not checkpoint:
         raise InitCheckpointError(
@@ -84,6 +86,8 @@ def load_prefixed_state(checkpoint: str,
     except FileNotFoundError as err:
         raise InitCheckpointError(f'init checkpoint {checkpoint!r} does not '
                                   f'exist ({err})') from None
+    except InputError:
+        raise  # refused as untrusted: the message names the file
     except Exception as err:  # unpickling errors have no common base
         raise InitCheckpointError(
             f'{checkpoint}: not a checkpoint torch can read '
