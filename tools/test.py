@@ -4,7 +4,12 @@ Usage::
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE]
         [--out-item {metrics,pred}] [--tta] [--show-dir DIR]
-        [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
+        [--trust-checkpoint] [--cfg-options k=v ...]
+        [--launcher {none,pytorch,slurm,mpi}]
+
+The checkpoint loads with ``weights_only=True`` and mmengine's own types
+allow-listed; one that holds anything else is refused with one line naming
+it, unless ``--trust-checkpoint`` is given.
 """
 import argparse
 import os
@@ -22,6 +27,7 @@ from mmpretrain_osdtw.apis import (InputError, build_runner, load_cli_config,
                                    release_distributed, resolve_work_dir,
                                    set_default_dataloader_cfg)
 from mmpretrain_osdtw.evaluation import format_shot_table
+from mmpretrain_osdtw.utils import trust_checkpoints
 
 
 def parse_args() -> argparse.Namespace:
@@ -62,6 +68,12 @@ def parse_args() -> argparse.Namespace:
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help='load checkpoints that hold more than tensors and mmengine\'s '
+        'own types (weights_only=False: it may run code from the file); '
+        'only for files from a source you trust')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -126,6 +138,7 @@ def merge_args(cfg, args):
 
 def main() -> int:
     args = parse_args()
+    trust_checkpoints(args.trust_checkpoint)
     try:
         cfg = load_cli_config(args.config, lambda cfg: merge_args(cfg, args))
         preflight(cfg, mode='test')

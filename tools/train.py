@@ -4,7 +4,13 @@ Usage::
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
         [--no-validate] [--auto-scale-lr] [--init-backbone CKPT] [--verbose]
-        [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
+        [--trust-checkpoint] [--cfg-options k=v ...]
+        [--launcher {none,pytorch,slurm,mpi}]
+
+Checkpoints (``--resume``, ``--init-backbone``, ``load_from``, init
+checkpoints) load with ``weights_only=True`` and mmengine's own types
+allow-listed; a file that holds anything else is refused with one line
+naming it, unless ``--trust-checkpoint`` is given.
 
 A pipeline config's console shows one line when each step starts and one
 when it ends; every step's full log goes to its folder (``--verbose``: to
@@ -39,7 +45,7 @@ from mmpretrain_osdtw.apis import (InputError, build_runner, enable_amp,
 from mmpretrain_osdtw.models.utils import set_backbone_init
 from mmpretrain_osdtw.utils import (INTERRUPTED_EXIT_CODE, Interrupted,
                                     describe_write_error, epoch_in_progress,
-                                    raise_on_signals)
+                                    raise_on_signals, trust_checkpoints)
 
 
 def parse_args() -> argparse.Namespace:
@@ -93,6 +99,12 @@ def parse_args() -> argparse.Namespace:
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help='load checkpoints that hold more than tensors and mmengine\'s '
+        'own types (weights_only=False: it may run code from the file); '
+        'only for files from a source you trust')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -153,6 +165,7 @@ def interrupted_line(err: KeyboardInterrupt, args, cfg, runner) -> str:
 
 def main() -> int:
     args = parse_args()
+    trust_checkpoints(args.trust_checkpoint)
     raise_on_signals()
     cfg = runner = None
     try:
