@@ -1,8 +1,9 @@
 """Install mmpretrain-osdtw, the OSDTW long-tailed recognition plug-in for
 MMPretrain.
 
-The OpenMMLab stack is pinned to the versions measured to work together on
-current PyTorch (see README, "Install").
+``install_requires`` holds the ranges the code supports (the reasons are next
+to each range and in docs/en/get_started.md); the exact stack measured to work
+together is ``requirements/pinned.txt``, used with ``pip install -c``.
 """
 from setuptools import find_packages, setup
 
@@ -27,13 +28,21 @@ setup(
     long_description=readme(),
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),
-    python_requires='>=3.11,<3.12',
+    # The oldest Python the code's syntax and standard library allow
+    # (vermin: 3.9, e.g. os.waitstatus_to_exitcode), tested on 3.9 and 3.11.
+    python_requires='>=3.9',
     install_requires=[
-        'torch==2.14.1',
-        'torchvision==0.29.1',
-        'mmengine==0.10.7',
-        'mmcv-lite==2.2.0',
-        'mmpretrain==1.2.0',
+        # torch.func (2.0) for the per-sample Fisher gradients and
+        # torch.nn.attention.sdpa_kernel (2.3); 2.4 is the oldest release
+        # tested (docs/en/get_started.md, "Tested stacks").
+        'torch>=2.4',
+        # the release paired with torch 2.4; mmpretrain imports it.
+        'torchvision>=0.19',
+        'mmengine>=0.10,<1',
+        # pure-Python mmcv (no compiled ops); mmpretrain asserts
+        # mmcv>=2.0,<2.4 when it is imported.
+        'mmcv-lite>=2.0,<2.4',
+        'mmpretrain>=1.2,<2',
         # mmengine resolves 'mmpretrain::' config paths with pkg_resources,
         # which setuptools 81 removed.
         'setuptools>=70,<81',
@@ -46,6 +55,8 @@ setup(
     },
     license='Apache License 2.0',
     classifiers=[
+        'Programming Language :: Python :: 3',
+        'Programming Language :: Python :: 3.9',
         'Programming Language :: Python :: 3.11',
         'Topic :: Scientific/Engineering :: Artificial Intelligence',
     ],

@@ -7,8 +7,8 @@ Usage::
         --out work_dirs/stage1_head/fisher_head_sgd.pth
 
 Writes a copy of the statistics file with ``sgd_noise = 0.5 (theta^(1) -
-theta^(2))^2`` per parameter (PROXY_SPEC section 4); give both tasks' new
-files to ``tools/osdtw_search.py``.
+theta^(2))^2`` per parameter (docs/en/advanced_guides/proxy.md, section 4);
+give both tasks' new files to ``tools/osdtw_search.py``.
 """
 import argparse
 import sys

@@ -1,4 +1,5 @@
-"""Tests of the OSDTW proxy: every case T1-T13 of PROXY_SPEC section 7."""
+"""Tests of the OSDTW proxy: every case T1-T13 of PROXY_SPEC section 7
+(docs/en/advanced_guides/proxy.md, section 7)."""
 import math
 import random
 from typing import List, Optional, Sequence
@@ -87,7 +88,7 @@ def _brute_grid(stats: List[TaskPairStats],
                 w_grid: Sequence[float],
                 variant: str = 'full',
                 mismatch: str = 'raw') -> torch.Tensor:
-    """Per-(C, w) evaluation straight from the PROXY_SPEC formulas."""
+    """Per-(C, w) evaluation straight from the formulas (proxy.md sec. 3)."""
     slots = []
     for s in stats:
         cols = [
