@@ -32,12 +32,14 @@ setup(
     # (vermin: 3.9, e.g. os.waitstatus_to_exitcode), tested on 3.9 and 3.11.
     python_requires='>=3.9',
     install_requires=[
-        # torch.func (2.0) for the per-sample Fisher gradients and
-        # torch.nn.attention.sdpa_kernel (2.3); 2.4 is the oldest release
-        # tested (docs/en/get_started.md, "Tested stacks").
-        'torch>=2.4',
-        # the release paired with torch 2.4; mmpretrain imports it.
-        'torchvision>=0.19',
+        # torch.func (2.0) for the per-sample Fisher gradients,
+        # torch.nn.attention.sdpa_kernel (2.3), and the weights-only
+        # checkpoint loading (torch.serialization.safe_globals and
+        # get_unsafe_globals_in_checkpoint, 2.5); see
+        # docs/en/get_started.md, "Tested stacks".
+        'torch>=2.5',
+        # the release paired with torch 2.5; mmpretrain imports it.
+        'torchvision>=0.20',
         'mmengine>=0.10,<1',
         # pure-Python mmcv (no compiled ops); mmpretrain asserts
         # mmcv>=2.0,<2.4 when it is imported.
