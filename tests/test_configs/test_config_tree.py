@@ -33,6 +33,11 @@ def test_config_loads(path):
 
 
 SMALL = [p for p in CONFIGS if not any(v in p.parts for v in VIT_B)]
+#: The OSDTW stage configs: configs/osdtw/<dataset>/stage*.py and the
+#: converged benchmark's (not the retired configs/benchmarks/cifar10_lt/).
+STAGES = sorted(
+    list((REPO / 'configs/osdtw').glob('*/stage*.py')) +
+    list((REPO / 'configs/benchmarks/cifar10_lt_mgp').glob('osdtw_stage*')))
 
 
 @pytest.mark.parametrize('path', SMALL, ids=rel)
@@ -41,6 +46,15 @@ def test_small_model_builds(path):
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         model = MODELS.build(cfg.model)
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+@pytest.mark.parametrize('path', STAGES, ids=rel)
+def test_stage_configs_inherit_the_stage_base(path):
+    """A stage config inherits its folder's stage base (the benchmark's
+    recipe, _bench.py, in the benchmark), never a baseline: an edit of a
+    baseline does not change the OSDTW stages."""
+    base = '_bench.py' if 'benchmarks' in path.parts else '_stage_base.py'
+    assert Config._get_base_files(str(path)) == [f'./{base}']
 
 
 @pytest.mark.parametrize('dataset', VIT_B)
