@@ -5,7 +5,7 @@ Usage::
     python tools/osdtw_assemble.py configs/osdtw/<dataset>/stage3_assemble.py \
         --stage1-head HEAD.pth --stage1-tail TAIL.pth [--stage2 JOINT.pth] \
         (--search search.json | --shared-depth C --head-weight W) \
-        --out assembled.pth
+        --out assembled.pth [--cfg-options k=v ...]
 
 Writes ``assembled.pth`` and ``assembled_config.py`` beside it; evaluate with
 ``python tools/test.py assembled_config.py assembled.pth``.
@@ -14,6 +14,8 @@ import argparse
 import json
 import os.path as osp
 import sys
+
+from mmengine.config import DictAction
 
 
 def parse_args() -> argparse.Namespace:
@@ -32,6 +34,12 @@ def parse_args() -> argparse.Namespace:
         action='store_true',
         help='load a checkpoint that holds more than weights (loading runs '
         'what it names: only for files you trust)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config keys, e.g. '
+        'model.backbone.init_cfg.checkpoint=mgp.pth')
     return parser.parse_args()
 
 
@@ -68,8 +76,11 @@ def main() -> int:
         from mmpretrain_osdtw.utils import trust_checkpoints
         trust_checkpoints(args.trust_checkpoint)
         out_config = osp.splitext(args.out)[0] + '_config.py'
+        cfg = load_config(args.config)
+        if args.cfg_options is not None:
+            cfg.merge_from_dict(args.cfg_options)
         assemble_from_config(
-            load_config(args.config),
+            cfg,
             dict(head=args.stage1_head, tail=args.stage1_tail), args.stage2,
             depth, weight, args.out, out_config)
     except (FileNotFoundError, KeyError, ValueError, TypeError) as err:

@@ -23,16 +23,36 @@ def rel(path: Path) -> str:
     return str(path.relative_to(REPO))
 
 
+def is_pipeline(cfg: Config) -> bool:
+    return (cfg.get('train_cfg') or {}).get('type') == 'StageRunner'
+
+
 @pytest.mark.parametrize('path', CONFIGS, ids=rel)
 def test_config_loads(path):
     cfg = Config.fromfile(str(path))
     assert cfg.default_scope == 'mmpretrain'
     assert 'mmpretrain_osdtw' in cfg.custom_imports['imports']
+    if is_pipeline(cfg):  # the StageRunner and its stage configs
+        assert cfg.runner_type == 'StageRunner' and 'model' not in cfg
+        for key in ('stage1_head', 'stage1_tail', 'stage2', 'assemble',
+                    'refine', 'stage1_pair', 'mgp'):
+            name = cfg.train_cfg.get(key)
+            assert name is None or (path.parent / name).is_file(), key
+        return
     assert cfg.model.type in ('ImageClassifier', 'DualDecoderClassifier',
                               'MOREClassifier', 'TaskPairClassifier', 'MAE')
 
 
-SMALL = [p for p in CONFIGS if not any(v in p.parts for v in VIT_B)]
+PIPELINES = [p for p in CONFIGS if p.name.startswith(('pipeline', 'osdtw_pi'))]
+SMALL = [
+    p for p in CONFIGS
+    if not any(v in p.parts for v in VIT_B) and p not in PIPELINES
+]
+#: The OSDTW stage configs: configs/osdtw/<dataset>/stage*.py and the
+#: converged benchmark's (not the retired configs/benchmarks/cifar10_lt/).
+STAGES = sorted(
+    list((REPO / 'configs/osdtw').glob('*/stage*.py')) +
+    list((REPO / 'configs/benchmarks/cifar10_lt_mgp').glob('osdtw_stage*')))
 
 
 @pytest.mark.parametrize('path', SMALL, ids=rel)
@@ -41,6 +61,15 @@ def test_small_model_builds(path):
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         model = MODELS.build(cfg.model)
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+@pytest.mark.parametrize('path', STAGES, ids=rel)
+def test_stage_configs_inherit_the_stage_base(path):
+    """A stage config inherits its folder's stage base (the benchmark's
+    recipe, _bench.py, in the benchmark), never a baseline: an edit of a
+    baseline does not change the OSDTW stages."""
+    base = '_bench.py' if 'benchmarks' in path.parts else '_stage_base.py'
+    assert Config._get_base_files(str(path)) == [f'./{base}']
 
 
 @pytest.mark.parametrize('dataset', VIT_B)

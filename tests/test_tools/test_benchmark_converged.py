@@ -51,17 +51,81 @@ def test_job_list_covers_the_protocol(tmp_path):
     assert protocol.stage2_result(0, 0.1) in by_key['seed0/grid_C4_w0.10'].deps
 
 
-def test_environment_carries_the_setting(tmp_path):
+def cfg_options(argv):
+    """The ``--cfg-options`` of a command (every occurrence)."""
+    out, on = [], False
+    for arg in argv:
+        if arg.startswith('--'):
+            on = arg == '--cfg-options'
+        elif on:
+            out.append(arg)
+    return out
+
+
+def test_cfg_options_carry_the_setting(tmp_path):
+    order = [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]
     protocol = make_protocol(
-        tmp_path, imb_ratio=50, class_order=[9, 8, 7, 6, 5, 4, 3, 2, 1, 0])
-    env = protocol.s.env()
-    assert env['OSDTW_BENCH_IMB_RATIO'] == '50'
-    assert env['OSDTW_BENCH_CLASS_ORDER'] == '[9,8,7,6,5,4,3,2,1,0]'
-    assert env['OSDTW_BENCH_MGP_CKPT'].endswith('mgp/epoch_200.pth')
+        tmp_path,
+        imb_ratio=50,
+        class_order=order,
+        epochs=10,
+        refine_epochs=3,
+        methods=list(METHODS))
+    s, ckpt = protocol.s, protocol.s.mgp_checkpoint
+    assert osp.isabs(ckpt) and ckpt.endswith('mgp/epoch_200.pth')
+    assert s.cfg_options('vit-d96-p8_ce.py') == [
+        'train_cfg.max_epochs=10', 'train_dataloader.dataset.imb_ratio=50',
+        'train_dataloader.dataset.class_order=[9,8,7,6,5,4,3,2,1,0]',
+        f'model.backbone.init_cfg.checkpoint={ckpt}'
+    ]
+    # stage 1's HeadTailSplit wraps the long-tailed set; the refinement
+    # trains refine_epochs; from scratch has no MGP checkpoint
+    assert 'train_dataloader.dataset.dataset.imb_ratio=50' in \
+        s.cfg_options('osdtw_stage1_tail.py')
+    assert s.cfg_options('osdtw_stage3_refine.py')[0] == \
+        'train_cfg.max_epochs=3'
+    assert not any('init_cfg' in o
+                   for o in s.cfg_options('vit-d96-p8_bal-bce_scratch.py'))
+    # every command of a config gets them: training and both tests
+    ce = s.cfg_options('vit-d96-p8_ce.py')
+    open_touch(osp.join(protocol.run_dir(0, 'ce'), 'last_checkpoint'))
+    steps = protocol.train_job(0, 'ce').steps()
+    train, test, val = (cfg_options(step.command()) for step in steps)
+    assert (train, test) == (['randomness.seed=0'] + ce, ce)
+    assert val == ce + [
+        'test_dataloader.dataset.imb_ratio=50',
+        'test_dataloader.dataset.class_order=[9,8,7,6,5,4,3,2,1,0]'
+    ]
+    # the assembly too (it initialises the model before loading the parts)
+    fake_pipeline(protocol)
+    grid = protocol.grid_job(0, 0, 0.3).steps()
+    assert cfg_options(grid[0].command()) == \
+        s.cfg_options('osdtw_stage3_assemble.py')
+    assert 'train_cfg.max_epochs=3' in cfg_options(grid[2].command())
+    # no environment variable carries the setting any more
+    assert all(step.env == {} for step in steps + grid)
     argv = protocol.mgp_job().steps()[0].command()
     assert 'train_dataloader.dataset.imb_ratio=50' in argv
     assert 'train_dataloader.dataset.class_order=[9,8,7,6,5,4,3,2,1,0]' in \
         argv
+
+
+def test_pipeline_gets_the_checkpoint_through_stage_options(tmp_path):
+    protocol = make_protocol(tmp_path)
+    argv = protocol.pipeline_job(1).steps()[0].command()
+    assert cfg_options(argv) == [
+        'randomness.seed=1',
+        'train_cfg.stage_cfg_options.randomness.seed=1',
+        'train_cfg.stage_cfg_options.model.backbone.init_cfg.checkpoint=' +
+        protocol.s.mgp_checkpoint
+    ]
+    # StageRunner gives every stage config the same options: a setting
+    # whose keys differ between stage configs is refused, not half applied
+    for change in (dict(epochs=10), dict(refine_epochs=3), dict(
+            imb_ratio=50), dict(class_order=[1, 0, 2, 3, 4, 5, 6, 7, 8, 9])):
+        with pytest.raises(ValueError, match='stage config'):
+            make_protocol(tmp_path, **change).jobs()
+    assert make_protocol(tmp_path, imb_ratio=50, methods=['ce']).jobs()
 
 
 def test_mgp_command_is_the_protocol_command(tmp_path):
@@ -79,12 +143,22 @@ def test_train_job_tests_on_test_and_validation(tmp_path):
     job = protocol.train_job(0, 'more_bal-bce')
     steps = job.steps()
     assert [s.label for s in steps] == ['train', 'test', 'val']
-    assert steps[1].env['OSDTW_BENCH_EVAL_SPLIT'] == 'test'
-    assert steps[2].env['OSDTW_BENCH_EVAL_SPLIT'] == 'heldout'
-    test = steps[1].command()
+    test, val = steps[1].command(), steps[2].command()
     # MORE is tested as its merged plain model, with the Bal-BCE config
     assert test[2].endswith('vit-d96-p8_bal-bce.py')
     assert test[3].endswith('merged.pth')
+    # validation: that config with _heldout.py's dataset as its test set,
+    # written beside the run, and the setting's options
+    assert val[2] == osp.join(protocol.run_dir(0, 'more_bal-bce'),
+                              'val_config.py')
+    with open(val[2]) as f:
+        text = f.read()
+    assert "vit-d96-p8_bal-bce.py', " in text and "/_heldout.py'" in text
+    assert 'test_dataloader = dict(dataset={{_base_.heldout_dataset}})' in \
+        text
+    assert cfg_options(val) == cfg_options(test) + [
+        'test_dataloader.dataset.imb_ratio=100'
+    ]
 
 
 def fake_pipeline(protocol, seed=0):

@@ -2,9 +2,11 @@
 # this file, each starting from the MGP checkpoint): proxy search with the
 # debiased-positive mismatch, the Fisher statistics on a random 4,096 of the
 # training images.
-#   OSDTW_BENCH_MGP_CKPT=work_dirs/converged/ir100/mgp/epoch_200.pth \
-#   python tools/train.py configs/benchmarks/cifar10_lt_mgp/osdtw_pipeline.py
-_base_ = '../../osdtw/cifar10_lt/pipeline.py'
+#   python tools/train.py configs/benchmarks/cifar10_lt_mgp/osdtw_pipeline.py \
+#     --cfg-options train_cfg.stage_cfg_options.model.backbone.init_cfg.\
+#   checkpoint=<MGP checkpoint>
+# (one option: no blank after the backslash).
+_base_ = '../../_base_/osdtw_pipeline.py'
 
 train_cfg = dict(
     stage1_head='osdtw_stage1_head.py',
@@ -12,4 +14,4 @@ train_cfg = dict(
     stage2='osdtw_stage2_joint.py',
     assemble='osdtw_stage3_assemble.py',
     refine='osdtw_stage3_refine.py',
-    fisher=dict(max_samples=4096))
+    fisher=dict(chunk_size=64, max_samples=4096))

@@ -1,8 +1,8 @@
-# OSDTW stage 1, tail task, on the benchmark recipe (as configs/osdtw/
-# cifar10_lt/stage1_tail.py on the baseline): the tail half of the classes
+# OSDTW stage 1, tail task, on the benchmark recipe (_bench.py; as
+# configs/osdtw/cifar10_lt/stage1_tail.py): the tail half of the classes
 # (HeadTailSplit), then the task's Fisher statistics. Its test row scores
 # only the task's classes, so it reports no NLL.
-_base_ = './vit-d96-p8_bal-bce.py'
+_base_ = './_bench.py'
 
 train_dataloader = dict(
     dataset=dict(

@@ -1,7 +1,7 @@
 # MORE (rank-8 tails on every ViT block linear layer, configs/_base_/
-# more_vit.py) on the Bal-BCE benchmark recipe. The driver tests the merged
-# plain model (work_dir/merged.pth) with vit-d96-p8_bal-bce.py.
-_base_ = ['./vit-d96-p8_bal-bce.py', '../../_base_/more_vit.py']
+# more_vit.py) on the Bal-BCE benchmark recipe (_bench.py). The driver tests
+# the merged plain model (work_dir/merged.pth) with vit-d96-p8_bal-bce.py.
+_base_ = ['./_bench.py', '../../_base_/more_vit.py']
 
 model = dict(
     type='MOREClassifier',

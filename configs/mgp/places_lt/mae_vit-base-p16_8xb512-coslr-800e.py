@@ -9,9 +9,8 @@
 # README, "Fine-tuning from an MGP checkpoint".
 _base_ = [
     '../../_base_/models/mae_vit-base-p16_224px.py',
-    # The training set (switch here): Places-LT, official lists (the
-    # ImageNet-LT settings with the Places-LT lines below).
-    '../../_base_/datasets/imagenet_lt.py',
+    # The training set (switch here): Places-LT, official lists.
+    '../../_base_/datasets/places_lt.py',
     '../../_base_/schedules/mae_adamw-coslr-800e_8xb512.py',
     '../../_base_/mgp_runtime.py',
 ]
@@ -36,17 +35,8 @@ mgp_train_pipeline = [
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
-# Places-LT (official OLTR lists; 62,500 training images, 365 classes).
-# Layout: data/places365/{data_256,val_256}/ + data/places365/
-# Places_LT_{train,val,test}.txt (see mmpretrain_osdtw/datasets/
-# lt_benchmarks.py).
 train_dataloader = dict(
-    batch_size=512,
-    num_workers=8,
-    dataset=dict(
-        type='PlacesLT',
-        data_root='data/places365',
-        pipeline=mgp_train_pipeline))
+    batch_size=512, num_workers=8, dataset=dict(pipeline=mgp_train_pipeline))
 # Pretraining only: no validation or test.
 val_dataloader = None
 val_cfg = None

@@ -1,6 +1,6 @@
 # OSDTW stage 1 on CIFAR-100-LT (IR 100), head task: the small-ViT Bal-BCE
 # recipe on the head half of the classes, then the task's Fisher statistics.
-_base_ = '../../baselines/cifar100_lt/vit-tiny-p4_bal-bce.py'
+_base_ = './_stage_base.py'
 
 train_dataloader = dict(
     dataset=dict(

@@ -1,5 +1,5 @@
 # OSDTW stage 1 on CIFAR-100-LT, tail task.
-_base_ = '../../baselines/cifar100_lt/vit-tiny-p4_bal-bce.py'
+_base_ = './_stage_base.py'
 
 train_dataloader = dict(
     dataset=dict(

@@ -1,5 +1,5 @@
 # OSDTW stage 1, tail task: same recipe, the tail half of the classes.
-_base_ = '../../baselines/cifar10_lt/vit-tiny-p4_bal-bce.py'
+_base_ = './_stage_base.py'
 
 train_dataloader = dict(
     dataset=dict(

@@ -3,4 +3,6 @@
 # version of this config next to the assembled checkpoint:
 #   python tools/test.py WORK_DIR/assemble/assembled_config.py \
 #       WORK_DIR/assemble/assembled.pth
-_base_ = './stage2_joint.py'
+_base_ = './_stage_base.py'
+
+model = dict(type='DualDecoderClassifier', shared_depth=6, head_weight=0.5)

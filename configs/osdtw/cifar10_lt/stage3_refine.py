@@ -3,7 +3,11 @@
 # the assembled checkpoint). A third of the stage-1/stage-2 epochs (the
 # paper: 100 + 100 epochs, refinement 30).
 # (stage3_assemble.py is stage2_joint.py for evaluation.)
-_base_ = './stage2_joint.py'
+_base_ = './_stage_base.py'
 
-model = dict(freeze_encoder=True)
+model = dict(
+    type='DualDecoderClassifier',
+    shared_depth=6,
+    head_weight=0.5,
+    freeze_encoder=True)
 train_cfg = dict(max_epochs=10, val_interval=10)

@@ -1,6 +1,7 @@
-# OSDTW stage 1, head task: the Bal-BCE baseline recipe on the head half of
-# the classes (HeadTailSplit), followed by the task's Fisher statistics.
-_base_ = '../../baselines/digits_lt/vit-nano-p2_bal-bce.py'
+# OSDTW stage 1, head task: the stage recipe (_stage_base.py) on the head
+# half of the classes (HeadTailSplit), followed by the task's Fisher
+# statistics.
+_base_ = './_stage_base.py'
 
 train_dataloader = dict(
     dataset=dict(

@@ -2,7 +2,11 @@
 # assembled model, the shared encoder frozen (the pipeline sets load_from to
 # the assembled checkpoint).
 # (stage3_assemble.py is stage2_joint.py for evaluation.)
-_base_ = './stage2_joint.py'
+_base_ = './_stage_base.py'
 
-model = dict(freeze_encoder=True)
+model = dict(
+    type='DualDecoderClassifier',
+    shared_depth=4,
+    head_weight=0.5,
+    freeze_encoder=True)
 train_cfg = dict(max_epochs=20, val_interval=10)

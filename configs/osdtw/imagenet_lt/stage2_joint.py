@@ -2,11 +2,6 @@
 # w_A * L_head + (1 - w_A) * L_tail, 100 epochs of the same recipe. The
 # pipeline sets shared_depth and head_weight (shared_depth = 12 in the paper's
 # 'truncate' mode).
-_base_ = '../../baselines/imagenet_lt/vit-base-p16_mae-ft_bal-bce.py'
+_base_ = './_stage_base.py'
 
-model = dict(
-    type='DualDecoderClassifier',
-    shared_depth=12,
-    head_weight=0.5,
-    head=dict(loss=dict(smooth_num_classes=1000)))
-train_cfg = dict(max_epochs=100)
+model = dict(type='DualDecoderClassifier', shared_depth=12, head_weight=0.5)

@@ -3,7 +3,12 @@
 # pipeline). No pretrained weights are loaded: everything comes from
 # load_from.
 # (stage3_assemble.py is stage2_joint.py for evaluation.)
-_base_ = './stage2_joint.py'
+_base_ = './_stage_base.py'
 
-model = dict(freeze_encoder=True, backbone=dict(init_cfg=None))
+model = dict(
+    type='DualDecoderClassifier',
+    shared_depth=12,
+    head_weight=0.5,
+    freeze_encoder=True,
+    backbone=dict(init_cfg=None))
 train_cfg = dict(max_epochs=30)

@@ -4,8 +4,9 @@
 
     python -m tools.benchmark.converged run --seeds 0 1 2 --jobs 2
     python -m tools.benchmark.converged aggregate
-    python -m tools.benchmark.converged run --imb-ratio 50
-    python -m tools.benchmark.converged run --class-order 9,8,7,6,5,4,3,2,1,0
+    python -m tools.benchmark.converged run --imb-ratio 50 --methods ce
+    python -m tools.benchmark.converged run --class-order 9,8,7,6,5,4,3,2,1,0 \
+        --methods ce la-ce bal-bce   # OSDTW: the configs' own values only
 
 ``run`` runs every job whose result JSON is missing (rerun it after an
 interruption: it continues), then aggregates. Runs go under
@@ -302,15 +303,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         jobs = only_jobs(jobs, args.only)
     else:
         atomic_json_dump(
-            dict(argv=sys.argv, started=time.strftime('%Y-%m-%d %H:%M:%S'),
-                 env=settings.env()),
+            dict(argv=sys.argv, started=time.strftime('%Y-%m-%d %H:%M:%S')),
             osp.join(settings.out_dir, 'last_run.json'))
     code = Executor(
         jobs,
         protocol.result_path,
         osp.join(protocol.root, 'logs'),
         args.jobs,
-        settings.env(),
+        {},
         cwd=REPO,
         slots_file=osp.join(protocol.root, 'jobs')).run()
     if args.aggregate:

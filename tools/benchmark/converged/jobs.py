@@ -24,8 +24,14 @@ Jobs (``name``; per seed unless said otherwise):
 - ``grid_C<c>_w<w>`` (ablation seeds): the pipeline's stage-1 models
   assembled with ``stage2_w<w>`` at depth ``c``, tested (the factorized
   model's NLL), refined, tested, and the refined model on validation.
+
+Every command gets the setting as ``--cfg-options`` of its benchmark config
+(:meth:`Settings.cfg_options`); a validation-set test runs a config written
+beside the run that puts ``_heldout.py``'s dataset in place of the test set
+(:meth:`Protocol.heldout_config`).
 """
 import json
+import os
 import os.path as osp
 import sys
 from dataclasses import dataclass, field
@@ -60,7 +66,14 @@ SEARCH_ARGS = ('--w-min', '0.05', '--w-max', '0.95', '--w-step', '0.01')
 SGD_SEARCHES = {'asymptotic': 'search_sgd-noise', 'sgd': 'search_sgd-scale'}
 SGD_NOISE_SEARCH = SGD_SEARCHES['asymptotic']
 NUM_LAYERS = 6  # L of the benchmark ViT
-ENV_PREFIX = 'OSDTW_BENCH_'
+#: Benchmark configs whose setting sits at other keys: stage 1 wraps the
+#: long-tailed training set in ``HeadTailSplit``, the refinement trains
+#: ``refine_epochs``, the from-scratch run has no MGP initialisation.
+STAGE1_CONFIGS = ('osdtw_stage1_head.py', 'osdtw_stage1_tail.py')
+REFINE_CONFIG = 'osdtw_stage3_refine.py'
+SCRATCH_CONFIG = METHODS['bal-bce_scratch'][1]
+#: The validation set (a piece: the dataset that replaces a test set).
+HELDOUT_PIECE = '_heldout.py'
 
 Command = List[str]
 
@@ -74,7 +87,8 @@ class Step:
         argv (list[str] | callable): The command, or a function that builds
             it when the step starts (its inputs are written by earlier
             steps).
-        env (dict): Extra environment variables of this step.
+        env (dict): Extra environment variables of this step (the
+            protocol's steps need none).
     """
     label: str
     argv: object
@@ -172,20 +186,40 @@ class Settings:
     def mgp_checkpoint(self) -> str:
         return osp.join(self.mgp_dir, f'epoch_{self.mgp_epochs}.pth')
 
-    def env(self) -> Dict[str, str]:
-        """The ``OSDTW_BENCH_*`` variables every subprocess gets (the
-        benchmark configs and every pipeline stage read them)."""
-        env = {
-            'IMB_RATIO': str(self.imb_ratio),
-            'EPOCHS': str(self.epochs),
-            'REFINE_EPOCHS': str(self.refine_epochs),
-            'MGP_CKPT': osp.abspath(self.mgp_checkpoint),
-            'EVAL_SPLIT': 'test',
-        }
+    def cfg_options(self, config: str) -> List[str]:
+        """The ``--cfg-options`` that give a benchmark config (a file name
+        in :data:`CFG_DIR`) this setting: its epochs, the training set's
+        imbalance ratio and class order, the MGP checkpoint its backbone
+        starts from. Every command of the config gets them, tests
+        included (the test's class counts come from the training set).
+
+        Example:
+            >>> s = Settings('work', 'out', class_order=[1, 0])
+            >>> s.cfg_options('osdtw_stage3_refine.py')[0]
+            'train_cfg.max_epochs=6'
+            >>> s.cfg_options('osdtw_stage1_head.py')[2]
+            'train_dataloader.dataset.dataset.class_order=[1,0]'
+        """
+        dataset = 'train_dataloader.dataset'
+        if config in STAGE1_CONFIGS:
+            dataset += '.dataset'  # HeadTailSplit(LongTailedDataset(...))
+        epochs = self.refine_epochs if config == REFINE_CONFIG \
+            else self.epochs
+        options = [f'train_cfg.max_epochs={epochs}'
+                   ] + self.dataset_options(dataset)
+        if config != SCRATCH_CONFIG:
+            options.append('model.backbone.init_cfg.checkpoint='
+                           f'{self.mgp_checkpoint}')
+        return options
+
+    def dataset_options(self, dataset: str) -> List[str]:
+        """The imbalance ratio and class order of the ``LongTailedDataset``
+        at the key ``dataset``."""
+        options = [f'{dataset}.imb_ratio={self.imb_ratio}']
         if self.class_order is not None:
-            env['CLASS_ORDER'] = '[' + ','.join(
-                str(c) for c in self.class_order) + ']'
-        return {ENV_PREFIX + k: v for k, v in env.items()}
+            options.append(f'{dataset}.class_order=[' +
+                           ','.join(map(str, self.class_order)) + ']')
+        return options
 
 
 def search_result(search: dict, seed: int, mismatch: str,
@@ -247,6 +281,8 @@ class Protocol:
 
     # ---------------------------------------------------------- commands
     def config(self, name: str) -> str:
+        """The path of a benchmark config (an absolute path, such as a
+        config written beside a run, stays as it is)."""
         return osp.join(CFG_DIR, name)
 
     def train_cmd(self, config: str, work_dir: str, seed: int,
@@ -267,21 +303,46 @@ class Protocol:
         ]
         return argv + (['--cfg-options', *options] if options else [])
 
+    def heldout_config(self, config: str, out: str) -> str:
+        """Write ``out``, a config that is ``config`` with the validation
+        set (:data:`HELDOUT_PIECE`) as its test set, and return its path.
+        A file, since ``--cfg-options`` cannot give a dataset (the command
+        line has no dict syntax); the setting's imbalance ratio and class
+        order reach it as ``test_dataloader.dataset.*`` options."""
+        bases = [
+            osp.abspath(self.config(name)) for name in (config, HELDOUT_PIECE)
+        ]
+        text = (f'# {config} with the validation set as its test set '
+                '(written by tools/benchmark/converged).\n'
+                f'_base_ = {bases!r}\n\n'
+                'test_dataloader = dict(dataset={{_base_.heldout_dataset}})\n')
+        os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+        with open(out, 'w', encoding='utf-8') as f:
+            f.write(text)
+        return out
+
     def test_steps(self, config: str, checkpoint, work: str,
                    *options: str, prefix: str = '') -> List[Step]:
         """Test-set and validation-set evaluation of one checkpoint (a
-        path, or a function giving it when the step starts)."""
+        path, or a function giving it when the step starts), with the
+        setting's options and ``options``."""
+        setting = self.s.cfg_options(config)
 
         def build(split):
             out = osp.join(work, f'{prefix}{split}_metrics.json')
 
             def argv():
                 ckpt = checkpoint() if callable(checkpoint) else checkpoint
-                return self.test_cmd(config, ckpt, out, *options)
+                if split == 'test':
+                    return self.test_cmd(config, ckpt, out, *setting,
+                                         *options)
+                heldout = self.heldout_config(
+                    config, osp.join(work, f'{prefix}val_config.py'))
+                return self.test_cmd(
+                    heldout, ckpt, out, *setting, *options,
+                    *self.s.dataset_options('test_dataloader.dataset'))
 
-            return Step(f'{prefix}{split}', argv,
-                        {ENV_PREFIX + 'EVAL_SPLIT':
-                         'heldout' if split == 'val' else 'test'})
+            return Step(f'{prefix}{split}', argv)
 
         return [build('test'), build('val')]
 
@@ -343,7 +404,9 @@ class Protocol:
             return resolve_checkpoint(work)
 
         def steps():
-            return [Step('train', self.train_cmd(config, work, seed))] + \
+            train = self.train_cmd(config, work, seed,
+                                   *self.s.cfg_options(config))
+            return [Step('train', train)] + \
                 self.test_steps(test_config or config, checkpoint, work)
 
         def finish(seconds):
@@ -372,14 +435,18 @@ class Protocol:
         def refined():
             return self.ledger(seed).artifact('refine', 'checkpoint')
 
+        stage_options = self.pipeline_stage_options()
+
         def steps():
             pipeline = Step('pipeline', [
                 self.s.python, 'tools/train.py',
                 self.config('osdtw_pipeline.py'), '--work-dir', work,
-                '--cfg-options', f'randomness.seed={seed}',
-                f'train_cfg.stage_cfg_options.randomness.seed={seed}'
+                '--cfg-options', f'randomness.seed={seed}', *[
+                    f'train_cfg.stage_cfg_options.{option}'
+                    for option in [f'randomness.seed={seed}'] + stage_options
+                ]
             ])
-            val = self.test_steps('osdtw_stage3_refine.py', refined, work)[1]
+            val = self.test_steps(REFINE_CONFIG, refined, work)[1]
             base = val.argv
 
             def val_argv():
@@ -429,6 +496,34 @@ class Protocol:
             for step in ('stage1_head', 'stage1_tail', 'fisher_cross'))
         return Job('osdtw', seed, 'osdtw', deps, steps, finish,
                    outputs=outputs)
+
+    def pipeline_stage_options(self) -> List[str]:
+        """The setting of the pipeline's stage configs: the MGP checkpoint.
+
+        StageRunner applies ``train_cfg.stage_cfg_options`` to every stage
+        config alike, and the epochs, imbalance ratio and class order sit at
+        different keys in different stage configs (the refinement's epochs;
+        stage 1's ``HeadTailSplit`` around the training set): the stage
+        configs keep their own values, which are the default setting's.
+
+        Raises:
+            ValueError: If the setting needs other values there.
+        """
+        default = Settings(self.s.work_root, self.s.out_dir)
+        fields = ('epochs', 'refine_epochs', 'imb_ratio', 'class_order')
+        changed = [
+            f for f in fields if getattr(self.s, f) != getattr(default, f)
+        ]
+        if changed:
+            raise ValueError(
+                'the osdtw (pipeline) job runs the stage configs at their '
+                f'own {", ".join(changed)} (StageRunner gives every stage '
+                'config the same options, and these sit at different keys '
+                'in different stage configs): leave them at their defaults '
+                'or run without the osdtw method (--methods)')
+        return [
+            f'model.backbone.init_cfg.checkpoint={self.s.mgp_checkpoint}'
+        ]
 
     def search_job(self, seed: int, mismatch: str) -> Job:
         out_dir = self.run_dir(seed, f'search_{mismatch}')
@@ -515,13 +610,11 @@ class Protocol:
         option = f'model.head_weight={weight}'
 
         def steps():
-            return [
-                Step('train',
-                     self.train_cmd('osdtw_stage2_joint.py', work, seed,
-                                    option))
-            ] + self.test_steps('osdtw_stage2_joint.py',
-                                lambda: resolve_checkpoint(work), work,
-                                option)
+            config = 'osdtw_stage2_joint.py'
+            train = self.train_cmd(config, work, seed,
+                                   *self.s.cfg_options(config), option)
+            return [Step('train', train)] + self.test_steps(
+                config, lambda: resolve_checkpoint(work), work, option)
 
         def finish(seconds):
             from .results import read_curve, read_metrics
@@ -550,9 +643,10 @@ class Protocol:
 
         def assemble_argv():
             ledger = self.ledger(seed)
+            config = 'osdtw_stage3_assemble.py'
             argv = [
                 self.s.python, 'tools/osdtw_assemble.py',
-                self.config('osdtw_stage3_assemble.py'), '--stage1-head',
+                self.config(config), '--stage1-head',
                 ledger.artifact('stage1_head', 'checkpoint'),
                 '--stage1-tail',
                 ledger.artifact('stage1_tail', 'checkpoint'),
@@ -562,14 +656,14 @@ class Protocol:
             ]
             if depth > 0:
                 argv += ['--stage2', read_json(stage2)['checkpoint']]
-            return argv
+            return argv + ['--cfg-options', *self.s.cfg_options(config)]
 
         def refine_argv():
             # mmengine resumes from load_from when given with --resume:
             # start from the assembled model, or resume a killed refinement.
             resume = osp.isfile(osp.join(refine_dir, 'last_checkpoint'))
-            argv = self.train_cmd('osdtw_stage3_refine.py', refine_dir, seed,
-                                  *model)
+            argv = self.train_cmd(REFINE_CONFIG, refine_dir, seed,
+                                  *self.s.cfg_options(REFINE_CONFIG), *model)
             if not resume:
                 argv.remove('--resume')
                 argv.append(f'load_from={assembled}')
@@ -584,7 +678,7 @@ class Protocol:
                 *model,
                 prefix='assembled_')[:1]
             out.append(Step('refine', refine_argv))
-            out += self.test_steps('osdtw_stage3_refine.py',
+            out += self.test_steps(REFINE_CONFIG,
                                    lambda: resolve_checkpoint(refine_dir),
                                    work, *model)
             return out
