@@ -1,10 +1,12 @@
-from .fisher_jobs import (build_task_model, cross_fisher_from_configs,
-                          fisher_dataloader_cfg, task_fisher_from_config,
-                          with_progress)
-from .launch import (CONFIG_ERRORS, InputError, build_model, build_runner,
-                     load_cli_config, load_config, prepare_distributed,
-                     release_distributed, resolve_work_dir,
-                     set_default_dataloader_cfg)
+from mmpretrain_osdtw.models.utils import build_model
+from mmpretrain_osdtw.osdtw.fisher import (build_task_model,
+                                           cross_fisher_from_configs,
+                                           fisher_dataloader_cfg,
+                                           task_fisher_from_config,
+                                           with_progress)
+from .launch import (CONFIG_ERRORS, InputError, build_runner, load_cli_config,
+                     load_config, prepare_distributed, release_distributed,
+                     resolve_work_dir, set_default_dataloader_cfg)
 from .preflight import preflight
 
 __all__ = [
