@@ -103,7 +103,7 @@ class CrossStats(StatsFile):
     @classmethod
     def from_dict(cls, obj: dict, path: Optional[str] = None) -> 'CrossStats':
         """Check a file's content (``path`` names it in the messages)."""
-        check_keys(obj, path, CROSS_KEYS)
+        check_keys(obj, path or cls.unsaved_name, CROSS_KEYS)
         return cls(
             obj['k'], obj['num_samples'], obj.get('meta') or {}, path=path)
 

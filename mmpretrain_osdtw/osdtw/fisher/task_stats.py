@@ -150,9 +150,10 @@ class TaskStats(StatsFile):
                   task: Optional[str] = None) -> 'TaskStats':
         """Check a file's content (``path`` names it in the messages; with
         ``task``, it must hold that task)."""
-        check_keys(obj, path, TASK_KEYS)
+        where = path or cls.unsaved_name
+        check_keys(obj, where, TASK_KEYS)
         if task is not None and obj['task'] != task:
-            raise ValueError(f'{path}: task is {obj["task"]!r}, expected '
+            raise ValueError(f'{where}: task is {obj["task"]!r}, expected '
                              f'{task!r} (head and tail files swapped?)')
         fields = {key: obj[key] for key in TASK_KEYS[1:]}
         for key in ('sgd_noise', 'train_size'):
