@@ -17,33 +17,37 @@ TAU = 0.7
 NUM_LAYERS = 2
 
 
+def model_cfg(task='head', num_layers=NUM_LAYERS):
+    """Config of a tiny ViT classifier with a task head."""
+    return dict(
+        type='ImageClassifier',
+        data_preprocessor=dict(
+            type='ClsDataPreprocessor',
+            num_classes=K,
+            mean=[120.0] * 3,
+            std=[60.0] * 3),
+        backbone=dict(
+            type='VisionTransformer',
+            arch=dict(
+                embed_dims=16,
+                num_layers=num_layers,
+                num_heads=2,
+                feedforward_channels=32),
+            img_size=8,
+            patch_size=4),
+        head=dict(
+            type='LogitAdjustedBCEHead',
+            num_classes=K,
+            in_channels=16,
+            task=task,
+            class_counts=COUNTS,
+            loss=dict(type='LogitAdjustedBCELoss', tau=TAU)))
+
+
 def build_model(task='head', seed=0, num_layers=NUM_LAYERS):
     """A tiny float64 ViT classifier with a task head and random weights."""
     torch.manual_seed(seed)
-    model = MODELS.build(
-        dict(
-            type='ImageClassifier',
-            data_preprocessor=dict(
-                type='ClsDataPreprocessor',
-                num_classes=K,
-                mean=[120.0] * 3,
-                std=[60.0] * 3),
-            backbone=dict(
-                type='VisionTransformer',
-                arch=dict(
-                    embed_dims=16,
-                    num_layers=num_layers,
-                    num_heads=2,
-                    feedforward_channels=32),
-                img_size=8,
-                patch_size=4),
-            head=dict(
-                type='LogitAdjustedBCEHead',
-                num_classes=K,
-                in_channels=16,
-                task=task,
-                class_counts=COUNTS,
-                loss=dict(type='LogitAdjustedBCELoss', tau=TAU))))
+    model = MODELS.build(model_cfg(task, num_layers))
     with torch.no_grad():
         for param in model.parameters():
             param.add_(0.3 * torch.randn_like(param))
