@@ -2,7 +2,7 @@
 
 Reads the stage-1 statistics (``fisher_head.pth``, ``fisher_tail.pth`` and
 optionally ``fisher_cross.pth``; format in
-:mod:`mmpretrain_osdtw.osdtw.stats_format`), evaluates the proxy on the
+:mod:`mmpretrain_osdtw.osdtw.fisher`), evaluates the proxy on the
 ``(C, w_A)`` grid and writes ``search.json`` and ``proxy_heatmap.png`` to
 ``--out-dir``.
 

@@ -21,10 +21,8 @@ from typing import Callable, Optional
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config, ConfigDict
-from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
-from mmpretrain.registry import MODELS, RUNNERS
-from torch import nn
+from mmpretrain.registry import RUNNERS
 
 from mmpretrain_osdtw.utils import InputError
 
@@ -176,26 +174,6 @@ def enable_amp(cfg: Config) -> None:
     """
     cfg.optim_wrapper.type = 'AmpOptimWrapper'
     cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-
-
-def build_model(cfg: Config) -> nn.Module:
-    """Build ``cfg.model`` as the Runner would: with the config's top-level
-    ``data_preprocessor`` (unless the model sets its own) and under its
-    ``default_scope``. The config is not changed.
-
-    Args:
-        cfg (Config): A complete config.
-
-    Returns:
-        nn.Module: The model, not initialised.
-    """
-    model_cfg = copy.deepcopy(cfg['model'])
-    if cfg.get('data_preprocessor') is not None:
-        model_cfg.setdefault('data_preprocessor',
-                             copy.deepcopy(cfg['data_preprocessor']))
-    with DefaultScope.overwrite_default_scope(
-            cfg.get('default_scope', 'mmpretrain')):
-        return MODELS.build(model_cfg)
 
 
 def build_runner(cfg: Config) -> Runner:

@@ -16,6 +16,7 @@ from typing import Dict, Optional, Tuple
 import torch
 from mmengine.runner.checkpoint import _load_checkpoint, weights_to_cpu
 
+from mmpretrain_osdtw.models.utils import build_model
 from mmpretrain_osdtw.utils import atomic_torch_save, naming_file
 
 TASKS = ('head', 'tail')
@@ -183,8 +184,6 @@ def assemble_from_config(cfg,
         out_config (str, optional): Where the resolved config goes, so that
             ``tools/test.py OUT_CONFIG OUT_CHECKPOINT`` evaluates it.
     """
-    from mmpretrain_osdtw.apis import build_model
-
     cfg.model.shared_depth = shared_depth
     cfg.model.head_weight = head_weight
     cfg.load_from = None

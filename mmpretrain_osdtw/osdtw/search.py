@@ -1,7 +1,7 @@
 """Proxy search over ``(C, w_A)`` from the stage-1 statistics files.
 
 The stage-1 statistics files are read and paired by
-:func:`~.stats_format.load_stats` (their format: :mod:`.stats_format`);
+:func:`~.fisher.load_stats` (their format: :mod:`.fisher`);
 this module owns the search and its result format ``search.json`` (written
 here, read by stage 2).
 
@@ -37,7 +37,7 @@ from mmpretrain_osdtw.utils import atomic_write
 from .proxy import (DEFAULT_CHUNK_BYTES, NOISE_SCALES, ProxyGrid,
                     layer_mismatch, make_w_grid, proxy_grid,
                     sgd_effective_num_samples, without_sgd_noise)
-from .stats_format import load_stats
+from .fisher import load_stats
 
 
 # ----------------------------------------------------------- search

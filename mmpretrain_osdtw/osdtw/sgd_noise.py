@@ -15,13 +15,13 @@ it beside the asymptotic noise.
 Usage: ``tools/osdtw_sgd_noise.py`` (or the converged benchmark's
 ``search_sgd-noise`` job).
 """
+from dataclasses import replace
 from typing import Dict
 
 import torch
 
-from mmpretrain_osdtw.utils import atomic_torch_save
 from .assemble import load_state_dict
-from .stats_format import load_task_stats
+from .fisher import TaskStats
 
 
 def sgd_noise_between(params: Dict[str, torch.Tensor],
@@ -77,16 +77,14 @@ def add_sgd_noise(stats_path: str, task: str, checkpoint: str,
             statistics file, or holds the very same parameters (the same
             run twice: no noise to measure).
     """
-    stats = load_task_stats(stats_path, task)
+    stats = TaskStats.load(stats_path, task)
     state, meta = load_state_dict(checkpoint)
-    noise = sgd_noise_between(stats['params'], state, checkpoint)
+    noise = sgd_noise_between(stats.params, state, checkpoint)
     if all(not t.any() for t in noise.values()):
         raise ValueError(f'{checkpoint} holds the same parameters as '
                          f'{stats_path}: give the checkpoint of a run with '
                          'another seed')
-    stats = dict(stats, sgd_noise=noise)
-    stats['meta'] = dict(
-        stats.get('meta') or {},
-        sgd_noise_from=dict(checkpoint=checkpoint, seed=meta.get('seed')))
-    atomic_torch_save(stats, out_path)
+    source = dict(checkpoint=checkpoint, seed=meta.get('seed'))
+    meta = dict(stats.meta, sgd_noise_from=source)
+    replace(stats, sgd_noise=noise, meta=meta).save(out_path)
     return noise

@@ -16,7 +16,7 @@ from PIL import Image
 
 from mmpretrain_osdtw.datasets import (HeadTailSplit, InMemoryImages,
                                        LongTailedDataset, get_class_counts)
-from mmpretrain_osdtw.engine.hooks.fisher_hook import fisher_dataloader_cfg
+from mmpretrain_osdtw.osdtw.fisher import fisher_dataloader_cfg
 
 init_default_scope('mmpretrain')
 

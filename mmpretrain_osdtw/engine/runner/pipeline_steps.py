@@ -19,11 +19,13 @@ from mmpretrain_osdtw.evaluation import (ASSEMBLED_ROW, PAIR_ROW, REFINED_ROW,
                                          STAGE1_ROW, STAGE2_ROW,
                                          write_pipeline_report)
 from mmpretrain_osdtw.models.classifiers import split_task_pair_checkpoint
+from mmpretrain_osdtw.models.utils import build_model
 from mmpretrain_osdtw.osdtw import plot_heatmap, run_search, save_search_json
 from mmpretrain_osdtw.osdtw.assemble import (assemble_from_config,
                                              load_stage1_decoders,
                                              save_model_checkpoint)
-from ..launch import build_model
+from mmpretrain_osdtw.osdtw.fisher import (cross_fisher_from_configs,
+                                           task_fisher_from_config)
 
 TASKS = ('head', 'tail')
 Done = Dict[str, dict]
@@ -140,7 +142,6 @@ class Stage1TaskStep(PipelineStep):
         return dict(artifacts=dict(checkpoint=ckpt, fisher=fisher))
 
     def split_pair(self, runner, done):
-        from mmpretrain_osdtw.apis.fisher_jobs import task_fisher_from_config
         folder = runner.step_dir(self.name)
         ckpt = osp.join(folder, f'{self.task}_from_pair.pth')
         if is_main_process():
@@ -167,8 +168,6 @@ class FisherCrossStep(PipelineStep):
                     checkpoints=stage1_digests(runner))
 
     def work(self, runner, done):
-        from mmpretrain_osdtw.apis.fisher_jobs import \
-            cross_fisher_from_configs
         out = osp.join(runner.step_dir(self.name), 'fisher_cross.pth')
         ckpts = stage1_checkpoints(done)
         cross_fisher_from_configs(

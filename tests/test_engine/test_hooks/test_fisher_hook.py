@@ -13,12 +13,12 @@ from mmpretrain.structures import DataSample
 from torch.utils.data import DataLoader
 
 import mmpretrain_osdtw  # noqa: F401
-from mmpretrain_osdtw.apis.fisher_jobs import (cross_fisher_from_configs,
-                                              fisher_dataloader_cfg)
 from mmpretrain_osdtw.engine.hooks import FisherHook
-from mmpretrain_osdtw.osdtw.fisher import (body_fingerprint,
-                                           cross_task_statistics)
 from mmpretrain_osdtw.osdtw import load_task_stats, run_search
+from mmpretrain_osdtw.osdtw.fisher import (body_fingerprint,
+                                           cross_fisher_from_configs,
+                                           cross_task_statistics,
+                                           fisher_dataloader_cfg)
 
 torch.set_num_threads(1)
 
@@ -163,9 +163,10 @@ def test_max_samples_averages_over_a_seeded_random_subset(tmp_path):
     for name, value in obj['v'].items():  # the same seed, the same subset
         assert torch.equal(value, stats['b']['v'][name])
     # a random subset, not the first 50 images in dataset order
-    first = FisherHook(max_samples=50, dataloader=runner.build_dataloader(
-        fisher_dataloader_cfg(runner.cfg)))
-    first.out_file = str(tmp_path / 'first.pth')
+    first = FisherHook(
+        out_file=str(tmp_path / 'first.pth'),
+        max_samples=50,
+        dataloader=runner.build_dataloader(fisher_dataloader_cfg(runner.cfg)))
     first.after_train(runner)
     ordered = load_task_stats(str(tmp_path / 'first.pth'), 'head')
     assert ordered['num_samples'] == 50

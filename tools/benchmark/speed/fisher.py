@@ -66,10 +66,10 @@ def fused_attention_fisher(model, batches, chunk_size: int):
     import contextlib
     from unittest import mock
 
-    from mmpretrain_osdtw.osdtw import fisher
-    with mock.patch.object(fisher, 'sdpa_kernel',
+    from mmpretrain_osdtw.osdtw.fisher import fisher_statistics, per_sample
+    with mock.patch.object(per_sample, 'sdpa_kernel',
                            lambda *_: contextlib.nullcontext()):
-        return fisher.fisher_statistics(
+        return fisher_statistics(
             model, batches, num_model_samples=1, chunk_size=chunk_size)
 
 

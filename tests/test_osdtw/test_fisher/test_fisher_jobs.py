@@ -4,9 +4,9 @@ import pytest
 from mmengine.config import Config
 
 import mmpretrain_osdtw  # noqa: F401
-from mmpretrain_osdtw.apis import (cross_fisher_from_configs,
-                                   task_fisher_from_config)
 from mmpretrain_osdtw.engine.hooks import FisherHook
+from mmpretrain_osdtw.osdtw.fisher import (cross_fisher_from_configs,
+                                           task_fisher_from_config)
 
 
 def test_task_fisher_needs_a_fisher_hook(tmp_path):
