@@ -183,12 +183,13 @@ def test_cfg_options_are_the_environment(path, name, split, tmp_path):
     assert new == before(f'{name}/{split}', path)
 
 
-def test_pipeline_stage_options_are_the_environment():
-    """The pipeline's stage configs with the ``train_cfg.stage_cfg_options``
-    the pipeline job passes, applied as StageRunner applies them, are the
-    stage configs the driver's environment gave (default setting: the
-    pipeline refuses the others, see test_benchmark_converged.py)."""
-    protocol = Protocol(settings('driver'))
+@pytest.mark.parametrize('name', sorted(SETTINGS))
+def test_pipeline_stage_options_are_the_environment(name):
+    """The pipeline's stage configs with the options the pipeline job
+    passes (``train_cfg.stage_cfg_options``, then the stage's
+    ``train_cfg.per_stage_cfg_options``), applied as StageRunner applies
+    them, are the stage configs the driver's environment gave."""
+    protocol = Protocol(settings(name))
     argv = protocol.pipeline_job(0).steps()[0].command()
     options = argv[argv.index('--cfg-options') + 1:]
     train_cfg = Config.fromfile(str(REPO / argv[2]))
@@ -201,6 +202,7 @@ def test_pipeline_stage_options_are_the_environment():
         path = BENCHMARK + train_cfg[step]
         cfg = Config.fromfile(str(REPO / path))
         cfg.merge_from_dict(stage_options)
-        old = Config(before('driver/test', path))
+        cfg.merge_from_dict(train_cfg.per_stage_cfg_options[step].to_dict())
+        old = Config(before(f'{name}/test', path))
         old.merge_from_dict({'randomness.seed': 0})  # the job's seed
         assert normal(cfg.to_dict()) == normal(old.to_dict()), step

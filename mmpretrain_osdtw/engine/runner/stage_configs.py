@@ -3,14 +3,18 @@ runner and the pre-flight.
 
 A pipeline config names its stage configs in ``train_cfg`` (paths relative
 to its own folder, :data:`STAGE_KEYS`). :class:`StageConfigs` loads each
-one with the pipeline's options applied (``train_cfg.stage_cfg_options``,
-``train_cfg.mgp_cfg_options`` for the MGP config) and gives the content
+one with the pipeline's options applied (``train_cfg.stage_cfg_options``
+to every stage config but MGP's, ``train_cfg.mgp_cfg_options`` to the MGP
+config, then ``train_cfg.per_stage_cfg_options.<key>`` to stage ``key``
+alone, e.g. ``per_stage_cfg_options.refine.train_cfg.max_epochs=6``) and
+gives the content
 key of that resolved config (a SHA-1 of its dict), which enters the key of
 every step that uses it: an edited stage config, or a changed option,
 reruns the steps built from it. The flattened config is kept beside the
 key so that a rerun can name the settings that changed.
 """
 import copy
+import difflib
 import hashlib
 import json
 import os.path as osp
@@ -96,9 +100,20 @@ class StageConfigs:
                 raise InputError(f'train_cfg.{key}: the stage config '
                                  f'{path!r} does not exist')
             self.paths[key] = path
+        per_stage = dict(train_cfg.get('per_stage_cfg_options') or {})
+        for key in per_stage:
+            if key not in STAGE_KEYS:
+                close = difflib.get_close_matches(key, STAGE_KEYS, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ''
+                raise InputError(f'train_cfg.per_stage_cfg_options.{key}: '
+                                 f'not a stage of the pipeline{hint}; '
+                                 f'stages: {", ".join(STAGE_KEYS)}')
         self.options = {
-            key: dict(train_cfg.get('mgp_cfg_options' if key ==
-                                    'mgp' else 'stage_cfg_options') or {})
+            key: [
+                dict(train_cfg.get('mgp_cfg_options' if key ==
+                                   'mgp' else 'stage_cfg_options') or {}),
+                dict(per_stage.get(key) or {})
+            ]
             for key in self.paths
         }
         self._loaded: Dict[str, Config] = {}
@@ -119,8 +134,9 @@ class StageConfigs:
             except (FileNotFoundError, SyntaxError, KeyError, TypeError,
                     ImportError) as err:
                 raise InputError(f'train_cfg.{name}: {err}') from err
-            if self.options[name]:
-                cfg.merge_from_dict(copy.deepcopy(self.options[name]))
+            for options in self.options[name]:
+                if options:
+                    cfg.merge_from_dict(copy.deepcopy(options))
             self._loaded[name] = cfg
         return copy.deepcopy(self._loaded[name])
 

@@ -104,6 +104,9 @@ class StageRunner:
             averages over).
         shared_depth / head_weight: Use these instead of the search's.
         stage_cfg_options (dict): Overrides of every stage config but MGP.
+        per_stage_cfg_options (dict): ``{stage key: overrides}`` of single
+            stage configs (e.g. ``refine``), applied after
+            ``stage_cfg_options``.
         mgp (str, optional): An MGP (MAE) config, run first; its last
             checkpoint starts the backbones of :data:`INIT_FROM_MGP`.
         mgp_cfg_options (dict): Overrides of the MGP config.
@@ -126,6 +129,7 @@ class StageRunner:
                  shared_depth: Optional[int] = None,
                  head_weight: Optional[float] = None,
                  stage_cfg_options: Optional[dict] = None,
+                 per_stage_cfg_options: Optional[dict] = None,
                  mgp: Optional[str] = None,
                  mgp_cfg_options: Optional[dict] = None,
                  init_backbone: Optional[str] = None,

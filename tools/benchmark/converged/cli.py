@@ -4,9 +4,8 @@
 
     python -m tools.benchmark.converged run --seeds 0 1 2 --jobs 2
     python -m tools.benchmark.converged aggregate
-    python -m tools.benchmark.converged run --imb-ratio 50 --methods ce
-    python -m tools.benchmark.converged run --class-order 9,8,7,6,5,4,3,2,1,0 \
-        --methods ce la-ce bal-bce   # OSDTW: the configs' own values only
+    python -m tools.benchmark.converged run --imb-ratio 50
+    python -m tools.benchmark.converged run --class-order 9,8,7,6,5,4,3,2,1,0
 
 ``run`` runs every job whose result JSON is missing (rerun it after an
 interruption: it continues), then aggregates. Runs go under

@@ -70,6 +70,15 @@ NUM_LAYERS = 6  # L of the benchmark ViT
 #: long-tailed training set in ``HeadTailSplit``, the refinement trains
 #: ``refine_epochs``, the from-scratch run has no MGP initialisation.
 STAGE1_CONFIGS = ('osdtw_stage1_head.py', 'osdtw_stage1_tail.py')
+#: The stage configs of the benchmark pipeline (``osdtw_pipeline.py``), by
+#: its ``train_cfg`` key.
+PIPELINE_STAGES = {
+    'stage1_head': 'osdtw_stage1_head.py',
+    'stage1_tail': 'osdtw_stage1_tail.py',
+    'stage2': 'osdtw_stage2_joint.py',
+    'assemble': 'osdtw_stage3_assemble.py',
+    'refine': 'osdtw_stage3_refine.py',
+}
 REFINE_CONFIG = 'osdtw_stage3_refine.py'
 SCRATCH_CONFIG = METHODS['bal-bce_scratch'][1]
 #: The validation set (a piece: the dataset that replaces a test set).
@@ -441,10 +450,9 @@ class Protocol:
             pipeline = Step('pipeline', [
                 self.s.python, 'tools/train.py',
                 self.config('osdtw_pipeline.py'), '--work-dir', work,
-                '--cfg-options', f'randomness.seed={seed}', *[
-                    f'train_cfg.stage_cfg_options.{option}'
-                    for option in [f'randomness.seed={seed}'] + stage_options
-                ]
+                '--cfg-options', f'randomness.seed={seed}',
+                f'train_cfg.stage_cfg_options.randomness.seed={seed}',
+                *stage_options
             ])
             val = self.test_steps(REFINE_CONFIG, refined, work)[1]
             base = val.argv
@@ -498,31 +506,14 @@ class Protocol:
                    outputs=outputs)
 
     def pipeline_stage_options(self) -> List[str]:
-        """The setting of the pipeline's stage configs: the MGP checkpoint.
-
-        StageRunner applies ``train_cfg.stage_cfg_options`` to every stage
-        config alike, and the epochs, imbalance ratio and class order sit at
-        different keys in different stage configs (the refinement's epochs;
-        stage 1's ``HeadTailSplit`` around the training set): the stage
-        configs keep their own values, which are the default setting's.
-
-        Raises:
-            ValueError: If the setting needs other values there.
-        """
-        default = Settings(self.s.work_root, self.s.out_dir)
-        fields = ('epochs', 'refine_epochs', 'imb_ratio', 'class_order')
-        changed = [
-            f for f in fields if getattr(self.s, f) != getattr(default, f)
-        ]
-        if changed:
-            raise ValueError(
-                'the osdtw (pipeline) job runs the stage configs at their '
-                f'own {", ".join(changed)} (StageRunner gives every stage '
-                'config the same options, and these sit at different keys '
-                'in different stage configs): leave them at their defaults '
-                'or run without the osdtw method (--methods)')
+        """The setting of the pipeline's stage configs: each stage config
+        gets the options a run of that config alone gets
+        (:meth:`Settings.cfg_options`), through
+        ``train_cfg.per_stage_cfg_options.<stage>``."""
         return [
-            f'model.backbone.init_cfg.checkpoint={self.s.mgp_checkpoint}'
+            f'train_cfg.per_stage_cfg_options.{stage}.{option}'
+            for stage, config in PIPELINE_STAGES.items()
+            for option in self.s.cfg_options(config)
         ]
 
     def search_job(self, seed: int, mismatch: str) -> Job:
