@@ -26,6 +26,7 @@ from mmpretrain_osdtw.osdtw.assemble import (assemble_from_config,
                                              save_model_checkpoint)
 from mmpretrain_osdtw.osdtw.fisher import (cross_fisher_from_configs,
                                            task_fisher_from_config)
+from mmpretrain_osdtw.osdtw.sgd_noise import add_sgd_noise
 
 TASKS = ('head', 'tail')
 Done = Dict[str, dict]
@@ -155,6 +156,73 @@ class Stage1TaskStep(PipelineStep):
         return dict(artifacts=dict(checkpoint=ckpt, fisher=fisher))
 
 
+class Stage1SecondSeedStep(PipelineStep):
+    """``train_cfg.stage1_seeds=2``: the task config trained again with the
+    next seed (no Fisher pass), for the task's SGD noise."""
+
+    def __init__(self, task: str) -> None:
+        self.task = task
+        self.config = f'stage1_{task}'
+        self.name = f'stage1_{task}_seed2'
+
+    def enabled(self, runner) -> bool:
+        return runner.stage1_seeds == 2
+
+    def seed(self, runner) -> int:
+        """The first run's seed + 1."""
+        first = (runner.configs.load(self.config).get('randomness')
+                 or {}).get('seed')
+        return (first or 0) + 1
+
+    def key(self, runner, done):
+        return {self.config: runner.configs.key(self.config),
+                'seed': self.seed(runner), **runner.init_key()}
+
+    def work(self, runner, done):
+
+        def second_run(cfg):
+            cfg.randomness = dict(cfg.get('randomness') or {},
+                                  seed=self.seed(runner))
+            cfg.custom_hooks = [
+                h for h in cfg.get('custom_hooks', [])
+                if h.get('type') != 'FisherHook'
+            ]
+
+        return dict(artifacts=dict(checkpoint=runner.train_stage(
+            self.config, self.name, edit=second_run)))
+
+
+class SgdNoiseStep(PipelineStep):
+    """Each task's SGD noise, ``0.5 (theta^(1) - theta^(2))^2`` of its two
+    seeds, in a copy of its statistics file; the search then calibrates
+    the proxy's noise scale on it (``noise_scale='sgd'``)."""
+    name = 'sgd_noise'
+
+    def enabled(self, runner) -> bool:
+        return runner.stage1_seeds == 2
+
+    def key(self, runner, done):
+        return {
+            t: dict(stats=runner.ledger.digest(f'stage1_{t}', 'fisher'),
+                    second=runner.ledger.digest(f'stage1_{t}_seed2',
+                                                'checkpoint'))
+            for t in TASKS
+        }
+
+    def work(self, runner, done):
+        out = {}
+        for task in TASKS:
+            out[task] = osp.join(runner.step_dir(self.name),
+                                 f'fisher_{task}_sgd.pth')
+            if is_main_process():
+                add_sgd_noise(
+                    done[f'stage1_{task}']['artifacts']['fisher'], task,
+                    done[f'stage1_{task}_seed2']['artifacts']['checkpoint'],
+                    out[task])
+        barrier()
+        return dict(artifacts=out)
+
+
 class FisherCrossStep(PipelineStep):
     """The cross-task term ``k`` of the two stage-1 models."""
     name = 'fisher_cross'
@@ -183,21 +251,37 @@ class SearchStep(PipelineStep):
     map; the choice (with the user's override) is logged."""
     name = 'search'
 
+    def statistics(self, done) -> Tuple[Tuple[str, str], ...]:
+        """``(step, artifact)`` of the head, tail and cross files: the
+        files with SGD noise when ``stage1_seeds=2``."""
+        if 'sgd_noise' in done:
+            tasks = (('sgd_noise', 'head'), ('sgd_noise', 'tail'))
+        else:
+            tasks = tuple((f'stage1_{t}', 'fisher') for t in TASKS)
+        return tasks + (('fisher_cross', 'cross'), )
+
+    def settings(self, runner, done) -> dict:
+        """The search's arguments: ``train_cfg.search``, with the noise
+        scale calibrated on the SGD noise when there is a second seed."""
+        settings = dict(runner.search_cfg)
+        if 'sgd_noise' in done:
+            settings.setdefault('noise_scale', 'sgd')
+        return settings
+
     def key(self, runner, done):
-        stats = {f'stage1_{t}': runner.ledger.digest(f'stage1_{t}', 'fisher')
-                 for t in TASKS}
-        stats['fisher_cross'] = runner.ledger.digest('fisher_cross', 'cross')
-        return dict(search=runner.search_cfg, statistics=stats)
+        stats = {f'{step}.{name}': runner.ledger.digest(step, name)
+                 for step, name in self.statistics(done)}
+        return dict(search=self.settings(runner, done), statistics=stats)
 
     def work(self, runner, done):
         folder = runner.step_dir(self.name)
         out_json = osp.join(folder, 'search.json')
         out_png = osp.join(folder, 'proxy_heatmap.png')
         if is_main_process():
-            result = run_search(done['stage1_head']['artifacts']['fisher'],
-                                done['stage1_tail']['artifacts']['fisher'],
-                                done['fisher_cross']['artifacts']['cross'],
-                                **runner.search_cfg)
+            result = run_search(
+                *[done[step]['artifacts'][name]
+                  for step, name in self.statistics(done)],
+                **self.settings(runner, done))
             save_search_json(result, out_json)
             plot_heatmap(result, out_png)
         barrier()
@@ -364,6 +448,8 @@ class TestStep(PipelineStep):
 
 #: Every step, in the order they run (the optional ones when configured).
 STEPS = (MGPStep(), Stage1PairStep(), Stage1TaskStep('head'),
-         Stage1TaskStep('tail'), FisherCrossStep(), SearchStep(),
+         Stage1TaskStep('tail'), Stage1SecondSeedStep('head'),
+         Stage1SecondSeedStep('tail'), SgdNoiseStep(), FisherCrossStep(),
+         SearchStep(),
          Stage2Step(), AssembleStep(), RefineStep(), TestStep())
 PIPELINE_STEPS = tuple(step.name for step in STEPS)

@@ -40,7 +40,7 @@ import inspect
 import os
 import os.path as osp
 import time
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 from mmengine.config import Config
 from mmengine.dist import barrier, init_dist, is_distributed, is_main_process
@@ -111,6 +111,11 @@ class StageRunner:
             checkpoint starts the backbones of :data:`INIT_FROM_MGP`.
         mgp_cfg_options (dict): Overrides of the MGP config.
         init_backbone (str, optional): An existing MGP checkpoint instead.
+        stage1_seeds (int): 2 trains each stage-1 task config again with
+            the next seed (steps ``stage1_<task>_seed2``), writes each task's
+            SGD noise (step ``sgd_noise``) and searches with the noise scale
+            calibrated on it (``noise_scale='sgd'``, unless
+            ``search.noise_scale`` says otherwise). Defaults to 1.
         amp (bool): Train every stage with mixed precision (``--amp``).
         verbose (bool): Every step's full log on the console too.
     """
@@ -133,6 +138,7 @@ class StageRunner:
                  mgp: Optional[str] = None,
                  mgp_cfg_options: Optional[dict] = None,
                  init_backbone: Optional[str] = None,
+                 stage1_seeds: int = 1,
                  amp: bool = False,
                  verbose: bool = False) -> None:
         if stage2_mode not in STAGE2_MODES:
@@ -157,6 +163,10 @@ class StageRunner:
         #: ran); None: every stage config's own initialisation.
         self.backbone_init = (
             osp.abspath(init_backbone) if init_backbone else None)
+        if stage1_seeds not in (1, 2):
+            raise InputError('train_cfg.stage1_seeds must be 1 or 2, got '
+                             f'{stage1_seeds!r}')
+        self.stage1_seeds = stage1_seeds
         self.amp, self.verbose = amp, verbose
         self.root = osp.abspath(cfg.work_dir)
         self.timestamp = time.strftime('%Y%m%d_%H%M%S')
@@ -310,10 +320,14 @@ class StageRunner:
         return Runner if self.verbose else QuietConsoleRunner
 
     def train_stage(self, name: str, step: str,
-                    overrides: Optional[dict] = None) -> str:
+                    overrides: Optional[dict] = None,
+                    edit: Optional[Callable[[Config], None]] = None) -> str:
         """Train a stage config (resuming if it was interrupted); return
-        its final checkpoint, inside ``work_dir/<step>``."""
+        its final checkpoint, inside ``work_dir/<step>``. ``edit`` changes
+        the config in place before it trains."""
         cfg = self.stage_config(name, step, overrides)
+        if edit is not None:
+            edit(cfg)
         resume_from = self.resumable_checkpoint(step, cfg.work_dir)
         if resume_from is not None:
             cfg.resume, cfg.load_from = True, resume_from

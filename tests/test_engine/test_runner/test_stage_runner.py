@@ -473,3 +473,44 @@ def test_one_run_per_work_dir(killed_then_resumed, tmp_path):
                              tmp_path / 'after.log')
     assert code == 0, log[-3000:]
     assert '[OSDTW] test: done, skipped' in log
+
+
+def test_two_stage1_seeds_calibrate_the_noise_scale(killed_then_resumed,
+                                                    tmp_path):
+    """train_cfg.stage1_seeds=2: each task config trains again with the next
+    seed, its SGD noise goes into a copy of its statistics, and the search
+    calibrates N on it; the first seed's steps are reused."""
+    import shutil
+    source = killed_then_resumed[0]
+    work_dir = tmp_path / 'work'
+    for step in ('stage1_head', 'stage1_tail', 'fisher_cross'):
+        shutil.copytree(source / step, work_dir / step)
+    code, log = run_pipeline(source.parent / 'pipeline.py', work_dir,
+                             tmp_path / 'seeds.log', '--cfg-options',
+                             'train_cfg.stage1_seeds=2',
+                             'train_cfg.refine=None')
+    assert code == 0, log[-5000:]
+    assert '[OSDTW] stage1_head: done, skipped' in log
+    assert '[OSDTW] stage1_head_seed2: running' in log
+    first = torch.load(artifact(work_dir, 'stage1_tail', 'checkpoint'),
+                       weights_only=False)['state_dict']
+    second = torch.load(
+        artifact(work_dir, 'stage1_tail_seed2', 'checkpoint'),
+        weights_only=False)['state_dict']
+    name = 'backbone.layers.0.ffn.layers.1.weight'
+    assert not torch.equal(first[name], second[name])
+    assert not (work_dir / 'stage1_tail_seed2' / 'fisher_tail.pth').exists()
+    noise = torch.load(work_dir / 'sgd_noise' / 'fisher_tail_sgd.pth')
+    torch.testing.assert_close(
+        noise['sgd_noise'][name],
+        (0.5 * (first[name].double() - second[name].double())**2).float())
+    search = json.loads((work_dir / 'search' / 'search.json').read_text())
+    assert search['noise_scale'] == 'sgd'
+    assert search['N_data'] == 41 and search['N'] != 41
+    bad = subprocess.run(
+        [sys.executable, 'tools/train.py',
+         str(source.parent / 'pipeline.py'), '--work-dir',
+         str(tmp_path / 'bad'), '--cfg-options', 'train_cfg.stage1_seeds=3'],
+        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2
+    assert 'train_cfg.stage1_seeds must be 1 or 2, got 3' in bad.stderr
