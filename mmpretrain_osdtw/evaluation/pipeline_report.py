@@ -35,6 +35,22 @@ PAIR_ROW = 'stage 1 pair (C=0)'
 STAGE1_ROW = 'stage 1 {task} task'
 REPORT_JSON = 'report.json'
 REPORT_MD = 'report.md'
+#: What each row is, one line each under the table of ``report.md``.
+ROW_MEANINGS = {
+    REFINED_ROW: 'the result: the assembled model after its decoders were '
+    'refined on the shared encoder (encoder frozen)',
+    ASSEMBLED_ROW: "stage 2's first C blocks with the stage-1 decoders, "
+    'before refinement: those decoders were trained on their own '
+    'encoders, so this row can be far below the others (from scratch, '
+    'even below chance); the refinement re-aligns them',
+    STAGE2_ROW: 'the weighted joint model that gives the shared encoder',
+    PAIR_ROW: 'the two stage-1 task models side by side (nothing shared: '
+    'the cost of two models)',
+    STAGE1_ROW.format(task='head'): "the head-task model alone, scored on "
+    "every class (it predicts only its task's classes)",
+    STAGE1_ROW.format(task='tail'): "the tail-task model alone, scored on "
+    "every class (it predicts only its task's classes)",
+}
 
 
 def report_markdown(rows: Mapping[str, Mapping[str, object]],
@@ -56,8 +72,11 @@ def report_markdown(rows: Mapping[str, Mapping[str, object]],
         '# OSDTW pipeline report', '',
         f'Chosen shared depth C = {chosen["shared_depth"]}, head weight '
         f'w_A = {chosen["head_weight"]:.2f} (stage 2 mode: '
-        f'{stage2_mode}).', '', table, '', '| step | seconds |', '|---|---|'
+        f'{stage2_mode}).', '', table, ''
     ]
+    lines += [f'- {label}: {ROW_MEANINGS[label]}' for label in rows
+              if label in ROW_MEANINGS]
+    lines += ['', '| step | seconds |', '|---|---|']
     lines += [f'| {step} | {sec:.1f} |' for step, sec in timings.items()]
     return '\n'.join(lines) + '\n'
 

@@ -23,3 +23,21 @@ def test_report_files(tmp_path):
     assert 'C = 2, head weight w_A = 0.35 (stage 2 mode: truncate)' in text
     assert REFINED_ROW in text and 'stage 1 head task' in text
     assert '| stage1_head | 1.2 |' in text or '| stage1_head | 1.3 |' in text
+
+
+def test_every_row_is_explained_in_one_line(tmp_path):
+    from mmpretrain_osdtw.evaluation.pipeline_report import (ASSEMBLED_ROW,
+                                                             PAIR_ROW,
+                                                             ROW_MEANINGS,
+                                                             STAGE2_ROW)
+    labels = [REFINED_ROW, ASSEMBLED_ROW, STAGE2_ROW, PAIR_ROW] + [
+        STAGE1_ROW.format(task=t) for t in ('head', 'tail')]
+    assert set(labels) == set(ROW_MEANINGS)
+    rows = {label: {'lt/top1': 10.0} for label in labels}
+    paths = write_pipeline_report(
+        str(tmp_path), rows, dict(shared_depth=1, head_weight=0.5,
+                                  num_layers=2), 'truncate', {})
+    text = open(paths['markdown']).read()
+    for label in labels:
+        assert text.count(f'- {label}: {ROW_MEANINGS[label]}') == 1
+    assert 'before refinement' in ROW_MEANINGS[ASSEMBLED_ROW]
