@@ -126,9 +126,12 @@ def test_stage1_starts_from_the_mgp_encoder(pipeline):
     assert stage1.count(summary) == 2  # the head and the tail task
     assert summary in log.split('[OSDTW] stage2: running')[1]
     assert_stage1_starts_from(work_dir, state(ckpt))
+    mgp_done = json.loads((work_dir / 'mgp' / 'done.json').read_text())
+    assert mgp_done['artifacts']['checkpoint'] == 'mgp/epoch_6.pth'
+    digest = mgp_done['files']['checkpoint']['sha256']
     for step in ('stage1_head', 'stage1_tail', 'stage2'):
         key = json.loads((work_dir / step / 'done.json').read_text())['key']
-        assert key['backbone_init']['checkpoint'] == 'mgp/epoch_6.pth'
+        assert key['backbone_init'] == digest  # the content, not the path
     report = json.loads((work_dir / 'test' / 'report.json').read_text())
     assert 'mgp' in report['timings']
 

@@ -377,7 +377,7 @@ def test_a_changed_stage_config_reruns_it_and_names_the_change(
     source = killed_then_resumed[0]
     config = copy_configs(source.parent, tmp_path / 'configs')
     with open(config.parent / 'stage3_refine.py', 'a') as f:
-        f.write('train_cfg = dict(max_epochs=3)\n')
+        f.write('train_cfg = dict(max_epochs=3, val_interval=2)\n')
     work_dir = tmp_path / 'work'
     shutil.copytree(source, work_dir)
     code, log = run_pipeline(config, work_dir, tmp_path / 'changed.log')
