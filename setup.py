@@ -34,16 +34,17 @@ setup(
     install_requires=[
         # torch.func (2.0) for the per-sample Fisher gradients,
         # torch.nn.attention.sdpa_kernel (2.3), and the weights-only
-        # checkpoint loading (torch.serialization.safe_globals and
-        # get_unsafe_globals_in_checkpoint, 2.5); see
-        # docs/en/get_started.md, "Tested stacks".
-        'torch>=2.5',
-        # the release paired with torch 2.5; mmpretrain imports it.
-        'torchvision>=0.20',
-        'mmengine>=0.10,<1',
+        # checkpoint loading with (function, name) allow-list entries (2.6;
+        # 2.5.1 fails those tests); docs/en/get_started.md, "Tested stacks".
+        'torch>=2.6',
+        # the release paired with torch 2.6; mmpretrain imports it.
+        'torchvision>=0.21',
+        # 0.10.3 gathers the DDP metric results differently (the
+        # Many/Medium/Few metric is no longer exact under DDP); 0.10.4 is.
+        'mmengine>=0.10.4,<1',
         # pure-Python mmcv (no compiled ops); mmpretrain asserts
-        # mmcv>=2.0,<2.4 when it is imported.
-        'mmcv-lite>=2.0,<2.4',
+        # mmcv<2.4; 2.0.x augments differently from the fast transforms.
+        'mmcv-lite>=2.1,<2.4',
         'mmpretrain>=1.2,<2',
         # mmengine resolves 'mmpretrain::' config paths with pkg_resources,
         # which setuptools 81 removed.
