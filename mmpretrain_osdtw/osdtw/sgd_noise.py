@@ -12,8 +12,21 @@ summed over the two tasks, to the noise it subtracts from ``delta^2``, and
 the per-layer diagnosis (``search.json``'s ``per_layer_mismatch``) reports
 it beside the asymptotic noise.
 
+Without a second seed, :func:`add_displacement_noise` writes a single-run
+bound instead: ``(theta - theta_0)^2``, each task model's displacement from
+the initialisation both stage-1 models share (the MGP checkpoint). If a
+run's displacement is a drift common to every seed plus a seed-dependent
+part, the expected seed-to-seed noise ``0.5 E(theta^(1) - theta^(2))^2`` is
+the variance of that part, which the displacement's second moment bounds
+from above (equal when the run moves by noise alone). Calibrating the
+proxy's noise scale on it (``noise_scale='sgd'`` of the search) therefore
+overstates the noise, so it shares at least as much as the two-seed
+calibration would (docs/en/advanced_guides/proxy.md, section 8). Tensors
+the initialisation does not have (the task's head) get 0: the calibration
+reads the body layers only.
+
 Usage: ``tools/osdtw_sgd_noise.py`` (or the converged benchmark's
-``search_sgd-noise`` job).
+``search_sgd-noise`` job), ``--from-init`` for the displacement bound.
 """
 from dataclasses import replace
 from typing import Dict
@@ -86,5 +99,61 @@ def add_sgd_noise(stats_path: str, task: str, checkpoint: str,
                          'another seed')
     source = dict(checkpoint=checkpoint, seed=meta.get('seed'))
     meta = dict(stats.meta, sgd_noise_from=source)
+    replace(stats, sgd_noise=noise, meta=meta).save(out_path)
+    return noise
+
+
+def displacement_noise(params: Dict[str, torch.Tensor],
+                       init: Dict[str, torch.Tensor],
+                       source: str = 'the initialisation'
+                       ) -> Dict[str, torch.Tensor]:
+    """``(theta - theta_0)^2`` per tensor of ``params`` whose name the
+    initialisation ``init`` has (``backbone.*`` only: an MGP checkpoint's
+    other parts are MAE's decoder); 0 for the others.
+
+    Raises:
+        ValueError: If a shared name has another shape, or no tensor of
+            ``params`` is in ``init``.
+    """
+    out, found = {}, 0
+    for name, value in params.items():
+        start = init.get(name) if name.startswith('backbone.') else None
+        if start is None:
+            out[name] = torch.zeros_like(value, dtype=torch.float32)
+            continue
+        if tuple(start.shape) != tuple(value.shape):
+            raise ValueError(f'{source}: {name!r} has shape '
+                             f'{tuple(start.shape)}, the statistics file '
+                             f'has {tuple(value.shape)}')
+        found += 1
+        diff = value.detach().double() - start.detach().double().cpu()
+        out[name] = diff.square().float()
+    if not found:
+        raise ValueError(f'{source} holds none of the backbone tensors of '
+                         'the statistics file (is it the checkpoint the '
+                         'stage-1 models started from?)')
+    return out
+
+
+def add_displacement_noise(stats_path: str, task: str, init_checkpoint: str,
+                           out_path: str) -> Dict[str, torch.Tensor]:
+    """Write ``stats_path`` with ``sgd_noise`` = the single-run bound
+    ``(theta - theta_0)^2`` (see the module docstring).
+
+    Args:
+        stats_path (str): The task's ``fisher_<task>.pth``.
+        task (str): ``'head'`` or ``'tail'``.
+        init_checkpoint (str): The checkpoint both stage-1 models started
+            from (the MGP checkpoint).
+        out_path (str): Where the statistics go (written atomically).
+
+    Returns:
+        dict: The ``sgd_noise`` tensors written.
+    """
+    stats = TaskStats.load(stats_path, task)
+    state, _ = load_state_dict(init_checkpoint)
+    noise = displacement_noise(stats.params, state, init_checkpoint)
+    meta = dict(stats.meta,
+                sgd_noise_from=dict(displacement_from=init_checkpoint))
     replace(stats, sgd_noise=noise, meta=meta).save(out_path)
     return noise

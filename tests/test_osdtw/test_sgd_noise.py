@@ -99,3 +99,43 @@ def test_the_sgd_noise_scale_calibrates_n(tmp_path):
     with pytest.raises(ValueError, match='noise_scale must be one of'):
         run_search(str(files['head']), str(files['tail']),
                    noise_scale='empirical')
+
+
+def test_the_displacement_bound_is_the_squared_move_from_the_init(tmp_path):
+    """One run's (theta - theta_0)^2 on the backbone tensors the MGP
+    checkpoint has; 0 on the others (the task head); the search calibrates
+    N on it like on a second seed's noise."""
+    from mmpretrain_osdtw.osdtw.search import run_search
+    from mmpretrain_osdtw.osdtw.sgd_noise import (add_displacement_noise,
+                                                  displacement_noise)
+    noise = displacement_noise(
+        dict(**{'backbone.w': torch.tensor([1.0, 3.0]),
+                'head.fc.weight': torch.ones(2)}),
+        {'backbone.w': torch.tensor([0.0, 1.0]),
+         'head.fc.weight': torch.zeros(2)})  # MAE's own head: not used
+    assert torch.equal(noise['backbone.w'], torch.tensor([1.0, 4.0]))
+    assert torch.equal(noise['head.fc.weight'], torch.zeros(2))
+    with pytest.raises(ValueError, match="mgp.pth: 'backbone.w' has shape"):
+        displacement_noise({'backbone.w': torch.zeros(2)},
+                           {'backbone.w': torch.zeros(3)}, 'mgp.pth')
+    with pytest.raises(ValueError, match='holds none of the backbone'):
+        displacement_noise({'backbone.w': torch.zeros(2)},
+                           {'neck.x': torch.zeros(2)}, 'mgp.pth')
+    files = write_toy_task_stats(tmp_path)  # head params 1, tail params 0
+    init = tmp_path / 'mgp.pth'
+    torch.save(dict(state_dict={'backbone.w': torch.tensor([0.0, 0.5])}),
+               init)
+    out = {}
+    for task in ('head', 'tail'):
+        out[task] = tmp_path / f'fisher_{task}_disp.pth'
+        add_displacement_noise(str(files[task]), task, str(init),
+                               str(out[task]))
+    written = load_task_stats(str(out['head']), 'head')
+    assert torch.equal(written['sgd_noise']['backbone.w'],
+                       torch.tensor([1.0, 0.25]))
+    assert written['meta']['sgd_noise_from'] == dict(
+        displacement_from=str(init))
+    # asymptotic body noise 0.4 (see above) against 1 + 0.25 + 0 + 0.25
+    result = run_search(str(out['head']), str(out['tail']), w_step=0.5,
+                        noise_scale='sgd')
+    assert result['N'] == pytest.approx(10 * 0.4 / 1.5)

@@ -24,3 +24,20 @@ def test_writes_the_noise(tmp_path, capsys):
     assert 'sgd_noise for 2 tensors (sum 2)' in capsys.readouterr().out
     assert torch.load(out, weights_only=True)['sgd_noise'][
         'backbone.w'].tolist() == [2.0, 0.0]
+
+
+def test_from_init_writes_the_displacement_bound(tmp_path, capsys):
+    import pytest
+    files = write_toy_task_stats(tmp_path)  # tail params are 0
+    init = tmp_path / 'mgp.pth'
+    torch.save(dict(state_dict={'backbone.w': torch.tensor([1.0, 2.0])}),
+               init)
+    out = tmp_path / 'fisher_tail_disp.pth'
+    assert main([str(files['tail']), '--from-init', str(init), '--task',
+                 'tail', '--out', str(out)]) == 0
+    assert 'sgd_noise for 2 tensors (sum 5)' in capsys.readouterr().out
+    assert torch.load(out, weights_only=True)['sgd_noise'][
+        'backbone.w'].tolist() == [1.0, 4.0]
+    with pytest.raises(SystemExit):  # a seed checkpoint or --from-init
+        main([str(files['tail']), str(init), '--from-init', str(init),
+              '--task', 'tail', '--out', str(out)])

@@ -26,7 +26,8 @@ from mmpretrain_osdtw.osdtw.assemble import (assemble_from_config,
                                              save_model_checkpoint)
 from mmpretrain_osdtw.osdtw.fisher import (cross_fisher_from_configs,
                                            task_fisher_from_config)
-from mmpretrain_osdtw.osdtw.sgd_noise import add_sgd_noise
+from mmpretrain_osdtw.osdtw.sgd_noise import (add_displacement_noise,
+                                              add_sgd_noise)
 
 TASKS = ('head', 'tail')
 Done = Dict[str, dict]
@@ -157,8 +158,8 @@ class Stage1TaskStep(PipelineStep):
 
 
 class Stage1SecondSeedStep(PipelineStep):
-    """``train_cfg.stage1_seeds=2``: the task config trained again with the
-    next seed (no Fisher pass), for the task's SGD noise."""
+    """``train_cfg.noise_scale='second_seed'``: the task config trained
+    again with the next seed (no Fisher pass), for the task's SGD noise."""
 
     def __init__(self, task: str) -> None:
         self.task = task
@@ -166,7 +167,7 @@ class Stage1SecondSeedStep(PipelineStep):
         self.name = f'stage1_{task}_seed2'
 
     def enabled(self, runner) -> bool:
-        return runner.stage1_seeds == 2
+        return runner.noise_scale == 'second_seed'
 
     def seed(self, runner) -> int:
         """The first run's seed + 1."""
@@ -193,32 +194,43 @@ class Stage1SecondSeedStep(PipelineStep):
 
 
 class SgdNoiseStep(PipelineStep):
-    """Each task's SGD noise, ``0.5 (theta^(1) - theta^(2))^2`` of its two
-    seeds, in a copy of its statistics file; the search then calibrates
-    the proxy's noise scale on it (``noise_scale='sgd'``)."""
+    """Each task's SGD noise in a copy of its statistics file: ``0.5
+    (theta^(1) - theta^(2))^2`` of its two seeds (``noise_scale=
+    'second_seed'``), or the single-run bound ``(theta - theta_0)^2`` from
+    the MGP checkpoint (``'displacement'``); the search then calibrates the
+    proxy's ``N`` on it."""
     name = 'sgd_noise'
 
     def enabled(self, runner) -> bool:
-        return runner.stage1_seeds == 2
+        return runner.noise_scale != 'asymptotic'
 
     def key(self, runner, done):
-        return {
-            t: dict(stats=runner.ledger.digest(f'stage1_{t}', 'fisher'),
-                    second=runner.ledger.digest(f'stage1_{t}_seed2',
-                                                'checkpoint'))
-            for t in TASKS
-        }
+        key = dict(noise_scale=runner.noise_scale)
+        for t in TASKS:
+            key[t] = dict(stats=runner.ledger.digest(f'stage1_{t}', 'fisher'))
+            if runner.noise_scale == 'second_seed':
+                key[t]['second'] = runner.ledger.digest(
+                    f'stage1_{t}_seed2', 'checkpoint')
+        if runner.noise_scale == 'displacement':
+            key.update(runner.init_key())
+        return key
 
     def work(self, runner, done):
         out = {}
         for task in TASKS:
             out[task] = osp.join(runner.step_dir(self.name),
                                  f'fisher_{task}_sgd.pth')
-            if is_main_process():
+            stats = done[f'stage1_{task}']['artifacts']['fisher']
+            if not is_main_process():
+                continue
+            if runner.noise_scale == 'second_seed':
                 add_sgd_noise(
-                    done[f'stage1_{task}']['artifacts']['fisher'], task,
+                    stats, task,
                     done[f'stage1_{task}_seed2']['artifacts']['checkpoint'],
                     out[task])
+            else:
+                add_displacement_noise(stats, task, runner.backbone_init,
+                                       out[task])
         barrier()
         return dict(artifacts=out)
 
@@ -253,7 +265,7 @@ class SearchStep(PipelineStep):
 
     def statistics(self, done) -> Tuple[Tuple[str, str], ...]:
         """``(step, artifact)`` of the head, tail and cross files: the
-        files with SGD noise when ``stage1_seeds=2``."""
+        files with SGD noise under another ``noise_scale``."""
         if 'sgd_noise' in done:
             tasks = (('sgd_noise', 'head'), ('sgd_noise', 'tail'))
         else:

@@ -68,6 +68,8 @@ from .work_dir import (WorkDirLock, latest_checkpoint, remove_checkpoints,
 
 __all__ = ['PIPELINE_STEPS', 'StageRunner', 'check_pipeline_settings']
 FISHER_KEYS = ('chunk_size', 'dataloader', 'max_samples')
+#: ``train_cfg.noise_scale`` values (see :class:`StageRunner`).
+NOISE_SCALES = ('asymptotic', 'second_seed', 'displacement')
 #: Stage configs that train from their initialisation (the MGP checkpoint,
 #: when there is one). Assembly, refinement and the test load every weight
 #: from earlier steps.
@@ -111,11 +113,14 @@ class StageRunner:
             checkpoint starts the backbones of :data:`INIT_FROM_MGP`.
         mgp_cfg_options (dict): Overrides of the MGP config.
         init_backbone (str, optional): An existing MGP checkpoint instead.
-        stage1_seeds (int): 2 trains each stage-1 task config again with
-            the next seed (steps ``stage1_<task>_seed2``), writes each task's
-            SGD noise (step ``sgd_noise``) and searches with the noise scale
-            calibrated on it (``noise_scale='sgd'``, unless
-            ``search.noise_scale`` says otherwise). Defaults to 1.
+        noise_scale (str): The proxy's noise scale. ``'asymptotic'`` (the
+            default): the ``1/N`` of the derivation. ``'second_seed'``: each
+            stage-1 task config trains again with the next seed (steps
+            ``stage1_<task>_seed2``), each task's SGD noise is written (step
+            ``sgd_noise``) and the search calibrates ``N`` on it.
+            ``'displacement'``: a single-run bound of that noise, each task
+            model's squared displacement from the MGP checkpoint both
+            started from (needs ``mgp`` or ``init_backbone``).
         amp (bool): Train every stage with mixed precision (``--amp``).
         verbose (bool): Every step's full log on the console too.
     """
@@ -138,7 +143,7 @@ class StageRunner:
                  mgp: Optional[str] = None,
                  mgp_cfg_options: Optional[dict] = None,
                  init_backbone: Optional[str] = None,
-                 stage1_seeds: int = 1,
+                 noise_scale: str = 'asymptotic',
                  amp: bool = False,
                  verbose: bool = False) -> None:
         if stage2_mode not in STAGE2_MODES:
@@ -163,10 +168,16 @@ class StageRunner:
         #: ran); None: every stage config's own initialisation.
         self.backbone_init = (
             osp.abspath(init_backbone) if init_backbone else None)
-        if stage1_seeds not in (1, 2):
-            raise InputError('train_cfg.stage1_seeds must be 1 or 2, got '
-                             f'{stage1_seeds!r}')
-        self.stage1_seeds = stage1_seeds
+        if noise_scale not in NOISE_SCALES:
+            raise InputError(f'train_cfg.noise_scale must be one of '
+                             f'{NOISE_SCALES}, got {noise_scale!r}')
+        if noise_scale == 'displacement' and mgp is None and \
+                init_backbone is None:
+            raise InputError(
+                "train_cfg.noise_scale='displacement' needs the checkpoint "
+                'the stage-1 models start from: train_cfg.mgp or '
+                'train_cfg.init_backbone')
+        self.noise_scale = noise_scale
         self.amp, self.verbose = amp, verbose
         self.root = osp.abspath(cfg.work_dir)
         self.timestamp = time.strftime('%Y%m%d_%H%M%S')

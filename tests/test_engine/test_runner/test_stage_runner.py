@@ -475,11 +475,12 @@ def test_one_run_per_work_dir(killed_then_resumed, tmp_path):
     assert '[OSDTW] test: done, skipped' in log
 
 
-def test_two_stage1_seeds_calibrate_the_noise_scale(killed_then_resumed,
-                                                    tmp_path):
-    """train_cfg.stage1_seeds=2: each task config trains again with the next
-    seed, its SGD noise goes into a copy of its statistics, and the search
-    calibrates N on it; the first seed's steps are reused."""
+def test_a_second_seed_calibrates_the_noise_scale(killed_then_resumed,
+                                                  tmp_path):
+    """train_cfg.noise_scale='second_seed': each task config trains again
+    with the next seed, its SGD noise goes into a copy of its statistics,
+    and the search calibrates N on it; the first seed's steps are
+    reused."""
     import shutil
     source = killed_then_resumed[0]
     work_dir = tmp_path / 'work'
@@ -487,7 +488,7 @@ def test_two_stage1_seeds_calibrate_the_noise_scale(killed_then_resumed,
         shutil.copytree(source / step, work_dir / step)
     code, log = run_pipeline(source.parent / 'pipeline.py', work_dir,
                              tmp_path / 'seeds.log', '--cfg-options',
-                             'train_cfg.stage1_seeds=2',
+                             "train_cfg.noise_scale='second_seed'",
                              'train_cfg.refine=None')
     assert code == 0, log[-5000:]
     assert '[OSDTW] stage1_head: done, skipped' in log
@@ -510,7 +511,9 @@ def test_two_stage1_seeds_calibrate_the_noise_scale(killed_then_resumed,
     bad = subprocess.run(
         [sys.executable, 'tools/train.py',
          str(source.parent / 'pipeline.py'), '--work-dir',
-         str(tmp_path / 'bad'), '--cfg-options', 'train_cfg.stage1_seeds=3'],
+         str(tmp_path / 'bad'), '--cfg-options',
+         "train_cfg.noise_scale='displacement'"],
         cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2
-    assert 'train_cfg.stage1_seeds must be 1 or 2, got 3' in bad.stderr
+    assert bad.returncode == 2  # no MGP checkpoint to measure it from
+    assert "train_cfg.noise_scale='displacement' needs the checkpoint" in \
+        bad.stderr
