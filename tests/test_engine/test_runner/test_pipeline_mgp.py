@@ -194,3 +194,29 @@ def test_mgp_and_init_backbone_together_is_an_error(tmp_path):
     init.write_bytes(b'not read')
     last = one_line_error(tmp_path / 'work', init)
     assert 'train_cfg.mgp and train_cfg.init_backbone both set' in last
+
+
+def test_the_displacement_noise_scale_needs_no_second_run(pipeline):
+    """train_cfg.noise_scale='displacement': each stage-1 model's squared
+    move from the MGP checkpoint calibrates the search's N; MGP is reused,
+    nothing trains twice."""
+    import shutil
+    tmp, source = pipeline[:2]
+    work_dir = tmp / 'displacement'
+    shutil.copytree(source, work_dir)
+    log = run(work_dir, tmp / 'displacement.log',
+              'train_cfg.stage_cfg_options.optim_wrapper.optimizer.lr=0.001',
+              "train_cfg.noise_scale='displacement'")
+    assert '[OSDTW] mgp: done, skipped' in log
+    assert '[OSDTW] sgd_noise: running' in log
+    assert 'stage1_head_seed2' not in log
+    noise = torch.load(work_dir / 'sgd_noise' / 'fisher_head_sgd.pth')
+    assert noise['meta']['sgd_noise_from']['displacement_from'] == str(
+        mgp_checkpoint(work_dir))
+    body = [v for k, v in noise['sgd_noise'].items()
+            if k.startswith('backbone.layers.')]
+    assert body and all(bool(v.ge(0).all()) for v in body)
+    assert any(bool(v.gt(0).any()) for v in body)
+    search = json.loads((work_dir / 'search' / 'search.json').read_text())
+    assert search['noise_scale'] == 'sgd'
+    assert search['N'] != search['N_data']
