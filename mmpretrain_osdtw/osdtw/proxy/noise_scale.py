@@ -65,8 +65,9 @@ def sgd_effective_num_samples(stats: Sequence[TaskPairStats],
     asymptotic = sum(r['noise'] - r['sgd_noise'] for r in body)
     if not sgd > 0 or not asymptotic > 0:
         raise ValueError('noise scale "sgd": the SGD noise (or the '
-                         'asymptotic noise) sums to 0 over the body slots; '
-                         'were the two seeds the same run?')
+                         'asymptotic noise) sums to 0 over the body slots: '
+                         'two identical seeds, or stage-1 models that did '
+                         'not move from their initialisation')
     return num_samples * asymptotic / sgd
 
 
