@@ -23,3 +23,14 @@ def test_report_files(tmp_path):
     assert 'C = 2, head weight w_A = 0.35 (stage 2 mode: truncate)' in text
     assert REFINED_ROW in text and 'stage 1 head task' in text
     assert '| stage1_head | 1.2 |' in text or '| stage1_head | 1.3 |' in text
+
+
+def test_the_test_steps_time_so_far_is_labelled(tmp_path):
+    rows = {REFINED_ROW: {'lt/top1': 50.0}}
+    chosen = dict(shared_depth=2, head_weight=0.35, num_layers=4)
+    timings = {'stage1_head': 1.5, 'test': 2.5}
+    paths = write_pipeline_report(
+        str(tmp_path), rows, chosen, 'truncate', timings, running='test')
+    assert json.loads(open(paths['json']).read())['timings'] == timings
+    text = open(paths['markdown']).read()
+    assert text.endswith('| stage1_head | 1.5 |\n| test (so far) | 2.5 |\n')
