@@ -5,18 +5,23 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+#: tools/train.py and tools/test.py import their light helpers from here.
+TOOLS = REPO / 'tools'
 # One thread: steadier and faster than two next to other work.
 ENV = dict(os.environ, OMP_NUM_THREADS='1')
 
 
 def run_tool(*args,
              check: bool = True,
-             timeout: int = 300) -> subprocess.CompletedProcess:
-    """``python ARGS...`` in the repository root; fail with the output's
-    tail when ``check`` and the exit code is not 0."""
+             timeout: int = 300,
+             cwd=REPO,
+             env=None) -> subprocess.CompletedProcess:
+    """``python ARGS...`` in ``cwd`` (the repository root) with ``env``
+    (:data:`ENV`); fail with the output's tail when ``check`` and the exit
+    code is not 0."""
     proc = subprocess.run([sys.executable, *map(str, args)],
-                          cwd=REPO,
-                          env=ENV,
+                          cwd=cwd,
+                          env=ENV if env is None else env,
                           capture_output=True,
                           text=True,
                           timeout=timeout)
@@ -24,3 +29,11 @@ def run_tool(*args,
         raise AssertionError(f'{args} failed ({proc.returncode}):\n'
                              f'{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}')
     return proc
+
+
+def run_log(work_dir) -> str:
+    """The text of every log file of the runs in ``work_dir``
+    (``<timestamp>/<timestamp>.log``, oldest first): what the quiet console
+    leaves out."""
+    return ''.join(
+        path.read_text() for path in sorted(Path(work_dir).glob('*/*.log')))

@@ -12,9 +12,20 @@ checkpoints) load with ``weights_only=True`` and mmengine's own types
 allow-listed; a file that holds anything else is refused with one line
 naming it, unless ``--trust-checkpoint`` is given.
 
-A pipeline config's console shows one line when each step starts and one
-when it ends; every step's full log goes to its folder (``--verbose``: to
-the console too). Ctrl-C or SIGTERM ends the run with one line, e.g.
+The console shows warnings, errors, the log file's path, a progress line at
+most once a minute and, at the end, the last validation's Many/Medium/Few
+table; a pipeline config's shows one line when each step starts and one
+when it ends, and the final report. The full log goes to the log file
+(``work_dir/<timestamp>/<timestamp>.log``, a pipeline's to each step's
+folder); ``--verbose`` shows it on the console too. A run that fails on a
+config or input error before it trains leaves no log folder behind.
+
+The command line and the paths it names are checked before torch and
+mmengine load (``tools/tool_cli.py``): ``--help`` and a misspelled config
+or checkpoint answer at once, the latter with the closest existing path.
+Without ``OMP_NUM_THREADS`` a machine with at most 2 usable CPUs trains
+with one thread (see ``tools/tool_cli.py``); set it to choose. Ctrl-C or
+SIGTERM ends the run with one line, e.g.
 ``interrupted in stage2, epoch 3; rerun the same command to resume``, and
 exit code 130 (a single config resumes with ``--resume``).
 
@@ -30,25 +41,14 @@ Several processes (CUDA with NCCL, or CPU with gloo)::
     torchrun --nproc_per_node 2 tools/train.py CONFIG --launcher pytorch
 """
 import argparse
-import os
-import os.path as osp
 import sys
+from typing import List, Optional
 
-from mmengine.config import DictAction
-
-import mmpretrain_osdtw  # noqa: F401  (registers components, stack fixes)
-from mmpretrain_osdtw.apis import (InputError, build_runner, enable_amp,
-                                   is_pipeline, load_cli_config, preflight,
-                                   prepare_distributed, release_distributed,
-                                   resolve_work_dir,
-                                   set_default_dataloader_cfg)
-from mmpretrain_osdtw.models.utils import set_backbone_init
-from mmpretrain_osdtw.utils import (INTERRUPTED_EXIT_CODE, Interrupted,
-                                    describe_write_error, epoch_in_progress,
-                                    raise_on_signals, trust_checkpoints)
+from tool_cli import (LazyDictAction, add_common_args, config_name,
+                      first_missing, parse, set_default_threads)
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a model')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='where logs and checkpoints go')
@@ -76,11 +76,6 @@ def parse_args() -> argparse.Namespace:
         help="start every backbone of the model from CKPT's `backbone.*` "
         'weights (an MGP/MAE checkpoint); applied before --cfg-options')
     parser.add_argument(
-        '--verbose',
-        action='store_true',
-        help="a pipeline config: show every step's full log on the console "
-        '(by default it goes to the log file in the step folder)')
-    parser.add_argument(
         '--no-pin-memory',
         action='store_true',
         help='disable pin_memory in the dataloaders')
@@ -91,28 +86,32 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=LazyDictAction,
         help='override config keys, e.g. train_cfg.max_epochs=3 '
         'optim_wrapper.optimizer.lr=1e-3')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument(
-        '--trust-checkpoint',
-        action='store_true',
-        help='load checkpoints that hold more than tensors and mmengine\'s '
-        'own types (weights_only=False: it may run code from the file); '
-        'only for files from a source you trust')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_common_args(parser)
+    return parse(parser, argv)
+
+
+def missing_input(args: argparse.Namespace) -> Optional[str]:
+    """The one line for the first path of the command line that is not a
+    file (URLs of ``--init-backbone`` are left to mmengine), or None."""
+    checks = [(args.config, 'config file', '.py')]
+    for option, path in (('--resume', args.resume),
+                         ('--init-backbone', args.init_backbone)):
+        if path not in (None, 'auto') and '://' not in path:
+            checks.append((path, f'{option}: checkpoint', '.pth', True))
+    return first_missing(checks)
 
 
 def merge_args(cfg, args):
     """Apply the command-line arguments to the config."""
+    from mmpretrain_osdtw.apis import (enable_amp, is_pipeline,
+                                       prepare_distributed, resolve_work_dir,
+                                       set_default_dataloader_cfg)
+    from mmpretrain_osdtw.engine.runner.quiet_console_runner import \
+        use_quiet_console
+    from mmpretrain_osdtw.models.utils import set_backbone_init
     if args.no_validate:
         cfg.val_cfg = None
         cfg.val_dataloader = None
@@ -133,10 +132,10 @@ def merge_args(cfg, args):
             raise KeyError(f'--auto-scale-lr needs `auto_scale_lr=dict('
                            f'base_batch_size=...)` in {args.config}')
         cfg.auto_scale_lr.enable = True
-    if args.verbose and is_pipeline(cfg):
+    if not is_pipeline(cfg):
+        use_quiet_console(cfg, args.verbose)
+    elif args.verbose:
         cfg.train_cfg.verbose = True
-    elif args.verbose and cfg.get('runner_type') == 'QuietConsoleRunner':
-        cfg.runner_type = 'Runner'  # mmengine's: everything on the console
     if args.init_backbone is not None:
         if is_pipeline(cfg):
             cfg.train_cfg.init_backbone = args.init_backbone
@@ -155,24 +154,60 @@ def merge_args(cfg, args):
 def interrupted_line(err: KeyboardInterrupt, args, cfg, runner) -> str:
     """The one line of an interrupted run: where (the pipeline step, or
     the config's name and epoch) and how to resume."""
+    from mmpretrain_osdtw.apis import is_pipeline
+    from mmpretrain_osdtw.utils import Interrupted, epoch_in_progress
     if not isinstance(err, Interrupted):
-        name = osp.splitext(osp.basename(args.config))[0]
-        err = Interrupted(name, epoch_in_progress(runner))
+        err = Interrupted(config_name(args.config), epoch_in_progress(runner))
     if cfg is None or is_pipeline(cfg) or cfg.get('resume'):
         return err.describe()
     return err.describe('rerun the same command with --resume to resume')
 
 
-def main() -> int:
-    args = parse_args()
+def validation_table(runner, args: argparse.Namespace) -> Optional[str]:
+    """The Many/Medium/Few table of a single config's last validation
+    (None without one, or without ``ShotGroupMetric``)."""
+    from mmpretrain_osdtw.evaluation import format_shot_table
+    metrics = {
+        key[len('val/'):]: buffer.current()
+        for key, buffer in runner.message_hub.log_scalars.items()
+        if key.startswith('val/')
+    }
+    if not metrics:
+        return None
+    row = f'{config_name(args.config)} (validation, epoch {runner.epoch})'
+    return format_shot_table({row: metrics})
+
+
+def train(args: argparse.Namespace) -> int:
+    """Load, check and train the config (torch, mmengine and the plug-in
+    are imported here, once the command line is checked)."""
+    from mmengine.dist import is_main_process
+
+    import mmpretrain_osdtw  # noqa: F401  (registers components, stack fixes)
+    from mmpretrain_osdtw.apis import (InputError, build_runner, is_pipeline,
+                                       load_cli_config, preflight,
+                                       release_distributed)
+    from mmpretrain_osdtw.engine.runner.log_cleanup import \
+        discard_logs_on_input_error
+    from mmpretrain_osdtw.engine.runner.quiet_console_runner import \
+        log_file_line
+    from mmpretrain_osdtw.utils import (INTERRUPTED_EXIT_CODE,
+                                        describe_write_error,
+                                        raise_on_signals, trust_checkpoints)
     trust_checkpoints(args.trust_checkpoint)
     raise_on_signals()
     cfg = runner = None
     try:
         cfg = load_cli_config(args.config, lambda cfg: merge_args(cfg, args))
         preflight(cfg, mode='train')
-        runner = build_runner(cfg)
-        runner.train()
+        with discard_logs_on_input_error(cfg.work_dir):
+            runner = build_runner(cfg)
+            if not is_pipeline(cfg):
+                log_file_line(runner)
+            runner.train()
+        table = None if is_pipeline(cfg) else validation_table(runner, args)
+        if table and is_main_process():
+            print(table)
         runner = None  # collected by release_distributed()
     except InputError as err:  # a config or data error: one line, no trace
         print(f'error: {err}', file=sys.stderr)
@@ -188,6 +223,16 @@ def main() -> int:
         return 1
     release_distributed()
     return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    missing = missing_input(args)
+    if missing is not None:  # before the imports of train(): at once
+        print(f'error: {missing}', file=sys.stderr)
+        return 2
+    set_default_threads()
+    return train(args)
 
 
 if __name__ == '__main__':

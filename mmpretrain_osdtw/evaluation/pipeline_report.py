@@ -11,12 +11,16 @@ the labels below (the benchmark driver reads its rows by the same names).
      "timings": {<step>: seconds, ...},
      "stage2_mode": "truncate" | "exact"}
 
+``timings`` holds every finished step's seconds and, last, the test step's
+own seconds until the report was written (the report is written inside
+that step: its ``done.json`` has the whole time).
+
 ``report.md``: the chosen pair, the Many/Medium/Few table
 (:func:`~mmpretrain_osdtw.evaluation.report.format_shot_table`) and the step
-timings.
+timings, the test step's labelled ``test (so far)``.
 """
 import os.path as osp
-from typing import Dict, List, Mapping
+from typing import Dict, List, Mapping, Optional
 
 from mmengine.dist import barrier, is_main_process
 
@@ -54,8 +58,10 @@ ROW_MEANINGS = {
 
 
 def report_markdown(rows: Mapping[str, Mapping[str, object]],
-                    chosen: Mapping[str, object], stage2_mode: str,
-                    timings: Mapping[str, float]) -> str:
+                    chosen: Mapping[str, object],
+                    stage2_mode: str,
+                    timings: Mapping[str, float],
+                    running: Optional[str] = None) -> str:
     """The text of ``report.md``.
 
     Args:
@@ -63,6 +69,8 @@ def report_markdown(rows: Mapping[str, Mapping[str, object]],
         chosen (Mapping): ``shared_depth`` and ``head_weight`` used.
         stage2_mode (str): The pipeline's stage-2 mode.
         timings (Mapping): ``{step: seconds}``.
+        running (str, optional): The step that writes the report; its row
+            is labelled ``<step> (so far)``.
 
     Returns:
         str: Markdown, ending with a newline.
@@ -77,13 +85,19 @@ def report_markdown(rows: Mapping[str, Mapping[str, object]],
     lines += [f'- {label}: {ROW_MEANINGS[label]}' for label in rows
               if label in ROW_MEANINGS]
     lines += ['', '| step | seconds |', '|---|---|']
-    lines += [f'| {step} | {sec:.1f} |' for step, sec in timings.items()]
+    lines += [
+        f'| {step}{" (so far)" if step == running else ""} | {sec:.1f} |'
+        for step, sec in timings.items()
+    ]
     return '\n'.join(lines) + '\n'
 
 
-def write_pipeline_report(out_dir: str, rows: Dict[str, dict],
-                          chosen: Dict[str, object], stage2_mode: str,
-                          timings: Dict[str, float]) -> Dict[str, str]:
+def write_pipeline_report(out_dir: str,
+                          rows: Dict[str, dict],
+                          chosen: Dict[str, object],
+                          stage2_mode: str,
+                          timings: Dict[str, float],
+                          running: Optional[str] = None) -> Dict[str, str]:
     """Write ``report.json`` and ``report.md`` into ``out_dir`` (rank 0,
     atomically).
 
@@ -92,7 +106,10 @@ def write_pipeline_report(out_dir: str, rows: Dict[str, dict],
         rows (dict): ``{row label: test metrics}``.
         chosen (dict): The choice (``TaskPairChoice.to_dict()``).
         stage2_mode (str): The pipeline's stage-2 mode.
-        timings (dict): ``{step: seconds}`` of the finished steps.
+        timings (dict): ``{step: seconds}`` of the finished steps, and of
+            the ``running`` one so far.
+        running (str, optional): The step that writes the report (the test
+            step).
 
     Returns:
         dict: ``{'json': path, 'markdown': path}``.
@@ -107,6 +124,7 @@ def write_pipeline_report(out_dir: str, rows: Dict[str, dict],
                 timings=timings,
                 stage2_mode=stage2_mode), out_json)
         atomic_write_text(
-            report_markdown(rows, chosen, stage2_mode, timings), out_md)
+            report_markdown(rows, chosen, stage2_mode, timings, running),
+            out_md)
     barrier()
     return dict(json=out_json, markdown=out_md)

@@ -1,51 +1,46 @@
 """The worked example of docs/en/user_guides/configs.md (an MMPretrain
 config with the plug-in mixed in; its text there is checked word for word
 by tests/test_docs/test_links.py), run as a user would on a tiny synthetic
-image set, and the README blocks that must stay equal to files."""
+image set in the layout of the CIFAR-10 JPEG archive, and the README blocks
+that must stay equal to files."""
 import json
+import os
 
 import numpy as np
-from _tools import REPO, run_tool
+from _tools import ENV, REPO, run_log, run_tool
 from mmengine.config import Config
 from PIL import Image
 
 EXAMPLE = REPO / 'configs/examples/mmpretrain_mix_in.py'
 README = REPO / 'README.md'
+CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog',
+           'horse', 'ship', 'truck')
 
 
 def write_cifar_like_folders(root, per_class: int, seed: int):
-    """``root/c<k>/<i>.png``: 10 classes of synthetic 16x16 RGB images
-    (class ``k`` has a bright ``k``-th pixel row)."""
+    """``root/<class>/<i>.jpg``: CIFAR-10's class folders of synthetic
+    32x32 RGB images (class ``k`` has bright pixel rows ``2k`` and
+    ``2k + 1``)."""
     rng = np.random.RandomState(seed)
-    for label in range(10):
-        folder = root / f'c{label}'
+    for label, name in enumerate(CLASSES):
+        folder = root / name
         folder.mkdir(parents=True)
         for i in range(per_class):
-            img = rng.randint(0, 80, size=(16, 16, 3)).astype(np.uint8)
-            img[label] += 150
-            Image.fromarray(img).save(folder / f'{i}.png')
+            img = rng.randint(0, 80, size=(32, 32, 3)).astype(np.uint8)
+            img[2 * label:2 * label + 2] += 150
+            Image.fromarray(img).save(folder / f'{i:04d}.jpg')
 
 
 def shrunk_config(example, data_root) -> str:
-    """The example with its CIFAR-10 swapped for the tiny image folders
-    (6 per class in train, made long-tailed with imb_ratio 6: 6 to 1
-    images, 25 in all), one epoch of two iterations, thresholds for those
-    counts."""
-    pipeline = ("[dict(type='LoadImageFromFile'), "
-                "dict(type='RandomCrop', crop_size=16, padding=2), "
-                "dict(type='PackInputs')]")
+    """The example reading the tiny folders (6 per class in train, made
+    long-tailed with imb_ratio 6: 6 to 1 images, 25 in all), one epoch of
+    two iterations, thresholds for those counts."""
     return '\n'.join([
         f'_base_ = [{str(example)!r}]',
-        '_classes = [f"c{i}" for i in range(10)]',
+        f'_data = dict(data_root={str(data_root)!r})',
         'train_dataloader = dict(batch_size=16, num_workers=0, dataset=dict(',
-        '    imb_ratio=6, dataset=dict(_delete_=True, type="CustomDataset",',
-        f'        data_root={str(data_root / "train")!r},',
-        f'        metainfo=dict(classes=_classes), pipeline={pipeline})))',
-        'val_dataloader = dict(batch_size=20, num_workers=0, dataset=dict(',
-        '    _delete_=True, type="CustomDataset",',
-        f'    data_root={str(data_root / "test")!r},',
-        '    metainfo=dict(classes=_classes), pipeline=[',
-        '        dict(type="LoadImageFromFile"), dict(type="PackInputs")]))',
+        '    imb_ratio=6, dataset=_data))',
+        'val_dataloader = dict(batch_size=20, num_workers=0, dataset=_data)',
         'test_dataloader = val_dataloader',
         'val_evaluator = dict(many_thr=4, few_thr=2)',
         'test_evaluator = val_evaluator',
@@ -57,8 +52,15 @@ def shrunk_config(example, data_root) -> str:
 def test_example_mixes_the_plugin_into_an_mmpretrain_config():
     cfg = Config.fromfile(str(EXAMPLE))
     assert cfg.model.backbone.type == 'ResNet_CIFAR'  # from MMPretrain
+    assert cfg.optim_wrapper.optimizer.type == 'SGD'  # from MMPretrain
     assert cfg.train_dataloader.dataset.type == 'LongTailedDataset'
-    assert cfg.train_dataloader.dataset.dataset.type == 'CIFAR10'
+    for loader in (cfg.train_dataloader.dataset, cfg.test_dataloader):
+        dataset = loader.get('dataset', loader)
+        assert dataset.type == 'CustomDataset'  # the JPEG folders
+        assert dataset.data_root == 'data/cifar10'
+        assert dataset.metainfo.classes == CLASSES
+        assert dataset.pipeline[0].type == 'LoadImageFromFile'
+    assert cfg.data_preprocessor.to_rgb  # the files load as BGR
     assert cfg.model.head.type == 'LogitAdjustedBCEHead'
     assert cfg.val_evaluator.type == 'ShotGroupMetric'
 
@@ -71,7 +73,8 @@ def test_example_trains_and_tests(tmp_path):
     config.write_text(shrunk_config(EXAMPLE, data_root))
     work_dir = tmp_path / 'work'
     proc = run_tool('tools/train.py', config, '--work-dir', work_dir)
-    assert 'Epoch(train) [1][2/2]' in proc.stdout + proc.stderr
+    assert 'Epoch(train) [1][2/2]' in run_log(work_dir)
+    assert '| tiny_mix_in (validation, epoch 1) |' in proc.stdout
     metrics = tmp_path / 'metrics.json'
     proc = run_tool('tools/test.py', config, work_dir / 'epoch_1.pth',
                     '--work-dir', tmp_path / 'test', '--out', metrics,
@@ -81,6 +84,22 @@ def test_example_trains_and_tests(tmp_path):
     result = json.loads(metrics.read_text())
     assert len(result['lt/per_class_acc']) == 10
     assert 0.0 <= result['lt/few'] <= 100.0
+
+
+def test_example_without_its_data_downloads_nothing(tmp_path):
+    """Run from a folder without ``data/``: one line naming the missing
+    folder, and no ``data/`` made (MMPretrain's CIFAR10 loader tried to
+    download the archive and left an empty ``data/cifar10``)."""
+    env = dict(ENV, PYTHONPATH=os.pathsep.join(
+        [str(REPO), ENV.get('PYTHONPATH', '')]))
+    proc = run_tool(REPO / 'tools/train.py', EXAMPLE, '--work-dir',
+                    tmp_path / 'work', check=False, cwd=tmp_path, env=env)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [
+        'error: train_dataloader.dataset (LongTailedDataset): [Errno 2] No '
+        "such file or directory: 'data/cifar10/train'"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def test_ci_runs_the_readme_test_command():

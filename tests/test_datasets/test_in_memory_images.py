@@ -368,15 +368,15 @@ def test_training_under_ddp(tmp_path):
     and writes the cache atomically): the class counts reach the head
     (ClassCountsHook), validation runs, one cache file is left."""
     import socket
-    from _tools import run_tool
+    from _tools import run_log, run_tool
     config = in_memory_toy_config(tmp_path)
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         port = str(sock.getsockname()[1])
-    proc = run_tool('-m', 'torch.distributed.run', '--nproc_per_node', '2',
-                    '--master_port', port, 'tools/train.py', config,
-                    '--launcher', 'pytorch', '--work-dir', tmp_path / 'ddp')
-    log = proc.stdout + proc.stderr
+    run_tool('-m', 'torch.distributed.run', '--nproc_per_node', '2',
+             '--master_port', port, 'tools/train.py', config, '--launcher',
+             'pytorch', '--work-dir', tmp_path / 'ddp')
+    log = run_log(tmp_path / 'ddp')
     assert 'Distributed training: True' in log
     assert 'lt/top1' in log
     ckpt = torch.load(tmp_path / 'ddp' / 'epoch_2.pth', weights_only=False)

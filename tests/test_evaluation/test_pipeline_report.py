@@ -41,3 +41,14 @@ def test_every_row_is_explained_in_one_line(tmp_path):
     for label in labels:
         assert text.count(f'- {label}: {ROW_MEANINGS[label]}') == 1
     assert 'before refinement' in ROW_MEANINGS[ASSEMBLED_ROW]
+
+
+def test_the_test_steps_time_so_far_is_labelled(tmp_path):
+    rows = {REFINED_ROW: {'lt/top1': 50.0}}
+    chosen = dict(shared_depth=2, head_weight=0.35, num_layers=4)
+    timings = {'stage1_head': 1.5, 'test': 2.5}
+    paths = write_pipeline_report(
+        str(tmp_path), rows, chosen, 'truncate', timings, running='test')
+    assert json.loads(open(paths['json']).read())['timings'] == timings
+    text = open(paths['markdown']).read()
+    assert text.endswith('| stage1_head | 1.5 |\n| test (so far) | 2.5 |\n')

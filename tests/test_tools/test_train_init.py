@@ -1,11 +1,11 @@
 """tools/train.py: fine-tuning with --init-backbone from an MGP checkpoint,
 and one-line errors, before any training step, for an MGP config that does
-not fit its images, a missing init checkpoint and another architecture's
-checkpoint."""
+not fit its images, a missing init checkpoint (before torch loads) and
+another architecture's checkpoint (no log folder left behind)."""
 from pathlib import Path
 
 import torch
-from _tools import run_tool
+from _tools import run_log, run_tool
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
@@ -58,12 +58,11 @@ def test_fine_tuning_starts_from_the_mgp_encoder(tmp_path):
     ckpt = tmp_path / 'mgp.pth'
     mgp = save_mgp(ckpt)
     work = tmp_path / 'ft'
-    proc = run_tool('tools/train.py', BASELINE, '--work-dir', work,
-                    '--no-validate', '--init-backbone', ckpt, '--cfg-options',
-                    *TWO_EPOCHS, 'optim_wrapper.optimizer.lr=0')
-    log = proc.stdout + proc.stderr
+    run_tool('tools/train.py', BASELINE, '--work-dir', work, '--no-validate',
+             '--init-backbone', ckpt, '--cfg-options', *TWO_EPOCHS,
+             'optim_wrapper.optimizer.lr=0')
     assert f'tensors from {ckpt} into VisionTransformer; missing: []; ' \
-        'unexpected: []' in log
+        'unexpected: []' in run_log(work)
     state = torch.load(
         work / 'epoch_1.pth', map_location='cpu',
         weights_only=False)['state_dict']
@@ -95,7 +94,8 @@ def test_missing_init_checkpoint(tmp_path):
         '--init-backbone',
         absent,
         check=False)
-    assert_one_line_error(proc, 'model.backbone.init_cfg.checkpoint', absent)
+    assert_one_line_error(proc, f"--init-backbone: checkpoint '{absent}' "
+                          f'does not exist; {tmp_path} holds no .pth file')
 
 
 def test_another_architecture(tmp_path):
@@ -103,6 +103,7 @@ def test_another_architecture(tmp_path):
     initialisation, before the first step (each model class in
     tests/test_models/test_utils/test_checked_pretrained.py)."""
     ckpt = tmp_path / 'wide.pth'
+    work = tmp_path / 'ft'
     save_mgp(
         ckpt,
         arch=dict(
@@ -112,7 +113,7 @@ def test_another_architecture(tmp_path):
         'tools/train.py',
         'configs/osdtw/digits_lt/stage1_pair.py',
         '--work-dir',
-        tmp_path / 'ft',
+        work,
         '--init-backbone',
         ckpt,
         '--cfg-options',
@@ -120,6 +121,7 @@ def test_another_architecture(tmp_path):
         check=False)
     assert_one_line_error(proc, str(ckpt), 'first mismatched key',
                           "'cls_token'")
+    assert not work.exists()  # its log folder is removed
 
 
 def test_init_backbone_on_a_pipeline_config(tmp_path):
@@ -135,5 +137,5 @@ def test_init_backbone_on_a_pipeline_config(tmp_path):
         '--init-backbone',
         absent,
         check=False)
-    assert_one_line_error(proc, 'train_cfg.init_backbone', absent,
+    assert_one_line_error(proc, f"--init-backbone: checkpoint '{absent}' "
                           'does not exist')

@@ -1,12 +1,15 @@
 """End-to-end: tools/train.py and tools/test.py on a long-tailed image set
-written to disk by the test (single process, resume, reload, gloo DDP)."""
+written to disk by the test (single process, resume, reload, gloo DDP): a
+quiet console (the log file's path, the table; ``--verbose``: everything),
+the test logs beside the checkpoint, one-line errors for missing paths and
+no log folder from a run refused before it starts."""
 import json
 import pickle
 import socket
 
 import pytest
 import torch
-from _tools import REPO, run_tool
+from _tools import REPO, run_log, run_tool
 from _toy_images import toy_config, write_toy_dataset
 from mmpretrain.apis import ImageClassificationInferencer
 
@@ -23,12 +26,12 @@ def trained(tmp_path_factory):
     config = tmp / 'toy_bal-bce.py'
     config.write_text(toy_config(data_root, BASE))
     work_dir = tmp / 'work'
-    run_tool('tools/train.py', config, '--work-dir', work_dir)
-    return config, work_dir
+    proc = run_tool('tools/train.py', config, '--work-dir', work_dir)
+    return config, work_dir, proc
 
 
 def test_train_writes_checkpoints(trained):
-    _, work_dir = trained
+    _, work_dir, _ = trained
     assert (work_dir / 'epoch_2.pth').is_file()
     ckpt = torch.load(work_dir / 'epoch_2.pth', weights_only=False)
     counts = ckpt['state_dict']['head.class_counts']
@@ -36,7 +39,7 @@ def test_train_writes_checkpoints(trained):
 
 
 def test_test_tool_prints_table_and_dumps(trained, tmp_path):
-    config, work_dir = trained
+    config, work_dir, _ = trained
     metrics_file = tmp_path / 'metrics.json'
     proc = run_tool('tools/test.py', config, work_dir / 'epoch_2.pth',
                     '--work-dir', tmp_path / 'test', '--out', metrics_file,
@@ -50,7 +53,7 @@ def test_test_tool_prints_table_and_dumps(trained, tmp_path):
 
 
 def test_checkpoint_reload_gives_same_predictions(trained, tmp_path):
-    config, work_dir = trained
+    config, work_dir, _ = trained
     preds_file = tmp_path / 'preds.pkl'
     run_tool('tools/test.py', config, work_dir / 'epoch_2.pth', '--work-dir',
              tmp_path / 'test', '--out', preds_file)
@@ -71,11 +74,29 @@ def test_checkpoint_reload_gives_same_predictions(trained, tmp_path):
             atol=1e-5)
 
 
+def test_the_console_shows_the_log_path_and_the_table(trained):
+    _, work_dir, proc = trained
+    lines = proc.stdout.splitlines()
+    log_file = next(work_dir.glob('*/*.log'))
+    assert f'[OSDTW] work: full log in {log_file} (--verbose: on the ' \
+        'console too)' in lines[0]
+    assert lines[1:3] == [
+        '| model | Top-1 | Mean class | Many | Medium | Few | Head classes '
+        '| Tail classes |', '|---|---|---|---|---|---|---|---|'
+    ]
+    assert lines[3].startswith('| toy_bal-bce (validation, epoch 2) | ')
+    assert len(lines) == 4 and proc.stderr == ''
+    log = log_file.read_text()
+    for token in ('Config:', 'Epoch(train) [2][', 'Epoch(val) [2]'):
+        assert token in log
+
+
 def test_resume_continues_from_last_epoch(trained, tmp_path):
-    config, work_dir = trained
+    config, work_dir, _ = trained
     proc = run_tool('tools/train.py', config, '--work-dir', work_dir,
-                    '--resume', '--cfg-options', 'train_cfg.max_epochs=3')
-    log = proc.stdout + proc.stderr
+                    '--resume', '--verbose', '--cfg-options',
+                    'train_cfg.max_epochs=3')
+    log = proc.stdout + proc.stderr  # --verbose: mmengine's full log
     assert 'resumed epoch: 2' in log
     assert 'Epoch(train) [1]' not in log
     assert 'Epoch(train) [3]' in log
@@ -89,16 +110,28 @@ def free_port() -> int:
 
 
 def test_torchrun_gloo_two_processes(trained, tmp_path):
-    config, _ = trained
+    config, _, _ = trained
     work_dir = tmp_path / 'ddp'
-    proc = run_tool('-m', 'torch.distributed.run', '--nproc_per_node', '2',
-                    '--master_port', free_port(), 'tools/train.py', config,
-                    '--launcher', 'pytorch', '--work-dir', work_dir)
-    log = proc.stdout + proc.stderr
+    run_tool('-m', 'torch.distributed.run', '--nproc_per_node', '2',
+             '--master_port', free_port(), 'tools/train.py', config,
+             '--launcher', 'pytorch', '--work-dir', work_dir)
+    log = run_log(work_dir)
     assert 'Distributed launcher: pytorch' in log
     assert 'Distributed training: True' in log
     assert (work_dir / 'epoch_2.pth').is_file()
     assert 'lt/top1' in log
+
+
+def test_test_logs_go_beside_the_checkpoint(trained):
+    config, work_dir, _ = trained
+    proc = run_tool('tools/test.py', config, work_dir / 'epoch_2.pth')
+    log_file = next((work_dir / 'test_toy_bal-bce').glob('*/*.log'))
+    assert f'full log in {log_file}' in proc.stdout
+    assert 'Epoch(test)' in log_file.read_text()
+    assert len(proc.stdout.splitlines()) <= 6  # the line, the table
+    proc = run_tool('tools/test.py', config, work_dir / 'epoch_2.pth',
+                    '--verbose')
+    assert 'Epoch(test)' in proc.stdout  # mmengine's full log
 
 
 def test_missing_config_is_a_clear_error():
@@ -107,8 +140,27 @@ def test_missing_config_is_a_clear_error():
     assert "config file 'configs/nope.py' does not exist" in proc.stderr
 
 
-def test_missing_checkpoint_is_a_clear_error(trained):
-    config, _ = trained
-    proc = run_tool('tools/test.py', config, 'nope.pth', check=False)
+def test_missing_checkpoint_is_a_clear_error(trained, tmp_path):
+    config, _, _ = trained
+    for name in ('epoch_59.pth', 'epoch_60.pth'):
+        (tmp_path / name).touch()
+    proc = run_tool('tools/test.py', config, tmp_path / 'epoch_6.pth',
+                    check=False)
     assert proc.returncode == 2
-    assert "checkpoint 'nope.pth' does not exist" in proc.stderr
+    assert proc.stderr == (
+        f"error: checkpoint '{tmp_path}/epoch_6.pth' does not exist (did you "
+        f"mean '{tmp_path}/epoch_60.pth'?); {tmp_path} holds epoch_59.pth, "
+        'epoch_60.pth\n')
+
+
+def test_a_refused_checkpoint_leaves_no_log_folder(trained, tmp_path):
+    """A checkpoint refused when it loads (here: it holds an object that
+    loading would build) fails before the test starts: one line, and no
+    ``test_<config>`` log folder beside it."""
+    config, _, _ = trained
+    ckpt = tmp_path / 'odd.pth'
+    torch.save(dict(state_dict={}, meta=dict(path=REPO)), ckpt)
+    proc = run_tool('tools/test.py', config, ckpt, check=False)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.startswith(f"error: checkpoint '{ckpt}' holds ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['odd.pth']

@@ -11,10 +11,15 @@ left, when at least ``interval_s`` seconds have passed since the last one::
 
 Short steps (the Digits-LT quick start's epochs take a fraction of a second)
 print few or none. The time left is the ETA of the run's timer hook
-(:class:`~mmpretrain_osdtw.engine.hooks.RecentIterTimerHook`), read from the
-message hub. The log file gets the same line. ``QuietConsoleRunner`` adds
-this hook itself; mmengine's own Runner (``--verbose``) does not, since its
-console already shows every logged iteration.
+(:class:`~mmpretrain_osdtw.engine.hooks.RecentIterTimerHook`, which smooths
+it over the last epochs), read from the message hub. A test run
+(``tools/test.py``) gets the same kind of line, at most one a minute::
+
+    [OSDTW] test_vit-nano-p2_bal-bce: testing, batch 120 of 400
+
+The log file gets the same lines. ``QuietConsoleRunner`` adds this hook
+itself; mmengine's own Runner (``--verbose``) does not, since its console
+already shows every logged iteration.
 """
 import os.path as osp
 import time
@@ -34,6 +39,11 @@ def format_duration(seconds: float) -> str:
     if seconds < 5400:
         return f'{seconds / 60:.0f} min'
     return f'{seconds / 3600:.1f} h'
+
+
+def work_dir_name(runner) -> str:
+    """The name of a run on the console: its work directory's."""
+    return osp.basename(osp.normpath(runner.work_dir))
 
 
 @HOOKS.register_module()
@@ -61,6 +71,27 @@ class EpochProgressHook(Hook):
     def before_train(self, runner) -> None:
         self._last = time.monotonic()
 
+    def before_test(self, runner) -> None:
+        self._last = time.monotonic()
+
+    def after_test_iter(self,
+                        runner,
+                        batch_idx: int,
+                        data_batch=None,
+                        outputs=None) -> None:
+        now = time.monotonic()
+        if now - self._last < self.interval_s:
+            return
+        self._last = now
+        try:
+            total = f' of {len(runner.test_dataloader)}'
+        except TypeError:  # no len()
+            total = ''
+        runner.logger.info(
+            f'[OSDTW] {self.run_name(runner)}: testing, batch '
+            f'{batch_idx + 1}{total}',
+            extra=CONSOLE)
+
     def after_train_epoch(self, runner) -> None:
         now = time.monotonic()
         if runner.epoch >= runner.max_epochs or (now - self._last <
@@ -69,10 +100,13 @@ class EpochProgressHook(Hook):
         self._last = now
         runner.logger.info(self.message(runner), extra=CONSOLE)
 
+    def run_name(self, runner) -> str:
+        """``name``, or the work directory's name."""
+        return self.name or work_dir_name(runner)
+
     def message(self, runner) -> str:
         """``[OSDTW] <name>: epoch k of n[, loss x][, about t left]``."""
-        name = self.name or osp.basename(osp.normpath(runner.work_dir))
-        text = (f'[OSDTW] {name}: epoch {runner.epoch} of '
+        text = (f'[OSDTW] {self.run_name(runner)}: epoch {runner.epoch} of '
                 f'{runner.max_epochs}')
         hub = runner.message_hub
         if 'train/loss' in hub.log_scalars:

@@ -7,9 +7,13 @@ kernels and allocator warmed up, a busy machine at the start): with 20 s of
 them in the first of 840 iterations of 0.1 s, the ETA logged after the first
 epoch (14 iterations) is 21 minutes for a stage that takes 104 seconds, and
 it stays too high for most of the run. :class:`RecentIterTimerHook` takes the
-mean over the last epoch's worth of iterations instead, leaving out the
-run's first one, so the ETA is right from the first epoch on and follows a
-change of speed. The logged ``time``/``data_time`` are mmengine's.
+mean over the last :data:`WINDOW_EPOCHS` epochs' worth of iterations
+instead, leaving out the run's first one, so the ETA is right from the first
+epoch on and follows a lasting change of speed. One epoch alone is too
+short a window on a shared machine: a neighbour's job that starts or ends
+halves or doubles the speed of one epoch, and with a one-epoch mean the ETA
+jumped from 14 to 7 minutes left within one step; five epochs move it by a
+fifth of such a change. The logged ``time``/``data_time`` are mmengine's.
 
 Set in ``configs/_base_/lt_runtime.py`` (``default_hooks.timer``).
 """
@@ -18,8 +22,10 @@ from typing import Optional, Sequence, Union
 from mmengine.hooks import IterTimerHook
 from mmpretrain.registry import HOOKS
 
+#: Epochs in the ETA's window (the iterations of that many epochs).
+WINDOW_EPOCHS = 5
 #: Iterations in the ETA's window when the loader has no length.
-DEFAULT_WINDOW = 100
+DEFAULT_WINDOW = 500
 
 
 @HOOKS.register_module()
@@ -29,7 +35,8 @@ class RecentIterTimerHook(IterTimerHook):
 
     Args:
         window (int, optional): Iterations in the mean. Defaults to None:
-            one epoch's (the training loader's length).
+            :data:`WINDOW_EPOCHS` epochs' (the training loader's length
+            times that; :data:`DEFAULT_WINDOW` for a loader without one).
     """
 
     def __init__(self, window: Optional[int] = None) -> None:
@@ -48,7 +55,7 @@ class RecentIterTimerHook(IterTimerHook):
         if self.window is not None:
             return self.window
         try:
-            return max(len(runner.train_dataloader), 1)
+            return max(len(runner.train_dataloader), 1) * WINDOW_EPOCHS
         except TypeError:  # no len()
             return DEFAULT_WINDOW
 

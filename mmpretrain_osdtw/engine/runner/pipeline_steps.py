@@ -11,6 +11,7 @@ each step itself (the settings and the stage-config helpers) and the
 finished earlier steps' records (``done``: ``{step: done.json content}``).
 """
 import os.path as osp
+import time
 from typing import Dict, Optional, Tuple
 
 from mmengine.dist import barrier, is_main_process
@@ -411,7 +412,7 @@ class RefineStep(PipelineStep):
 
 class TestStep(PipelineStep):
     """Every model of the pipeline on the test set: ``report.json`` and
-    ``report.md``."""
+    ``report.md`` (with this step's own time until the report)."""
     name = 'test'
 
     def models(self, runner, done) -> list:
@@ -445,16 +446,18 @@ class TestStep(PipelineStep):
             **{n: runner.configs.key(n) for n in self.configs(runner)})
 
     def work(self, runner, done):
+        start = time.monotonic()
         choice = runner.choice(done)
         rows = {}
         for label, config, step, name, depth in self.models(runner, done):
             overrides = {} if depth is None else choice.model_overrides(depth)
             rows[label] = runner.test_model(
                 config, self.name, done[step]['artifacts'][name], overrides)
+        timings = runner.ledger.timings(runner.step_names[:-1])
+        timings[self.name] = time.monotonic() - start  # so far
         report = write_pipeline_report(
             runner.step_dir(self.name), rows, choice.to_dict(),
-            runner.stage2_mode,
-            runner.ledger.timings(runner.step_names[:-1]))
+            runner.stage2_mode, timings, running=self.name)
         return dict(artifacts=report)
 
 

@@ -2,12 +2,14 @@
 
 mmengine's Runner logs everything it logs (the environment, the full config,
 the hook table, the parameter-wise optimizer options, every logged
-iteration) both to its log file and to the console. The OSDTW pipeline runs
-a Runner per step, so its console showed thousands of lines. With
-:class:`QuietConsoleRunner` (``runner_type = 'QuietConsoleRunner'``, set in
-``configs/_base_/osdtw_pipeline.py``, and used by the pipeline for every
-step) the log file in the run's folder keeps every record, and the console
-shows only warnings, errors and the records marked for it::
+iteration) both to its log file and to the console: 528 lines for the
+Digits-LT baseline, 306 before ``tools/test.py``'s table, thousands for the
+OSDTW pipeline, which runs a Runner per step. With
+:class:`QuietConsoleRunner` (the pipeline's for every step;
+``tools/train.py`` and ``tools/test.py`` build it for a single config whose
+``runner_type`` is unset or mmengine's, see :func:`use_quiet_console`) the
+log file in the run's folder keeps every record, and the console shows only
+warnings, errors and the records marked for it::
 
     runner.logger.info('stage2: running (step 5 of 8)', extra=CONSOLE)
 
@@ -19,17 +21,50 @@ A training step also shows a progress line at the end of an epoch, at most
 one a minute (:class:`~mmpretrain_osdtw.engine.hooks.EpochProgressHook`,
 which the runner adds unless the config has one).
 
-``tools/train.py --verbose`` builds mmengine's own Runner instead, which
-shows everything on the console again.
+``--verbose`` (both tools) builds mmengine's own Runner instead, which shows
+everything on the console again.
 """
 from typing import Optional, Union
 
+from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 from mmpretrain.registry import RUNNERS
 
 from ..console import CONSOLE, ConsoleFilter, quiet_console  # noqa: F401
-from ..hooks.epoch_progress_hook import EpochProgressHook
+from ..hooks.epoch_progress_hook import EpochProgressHook, work_dir_name
+
+#: ``runner_type`` values that a tool may replace by the quiet runner.
+PLAIN_RUNNERS = (None, 'Runner', 'QuietConsoleRunner')
+
+
+def use_quiet_console(cfg: Config, verbose: bool = False) -> None:
+    """Build a single config's Runner as :class:`QuietConsoleRunner`
+    (``verbose``: as mmengine's ``Runner``, everything on the console).
+
+    A config that names another ``runner_type`` keeps it.
+
+    Args:
+        cfg (Config): A training or test config, changed in place.
+        verbose (bool): The tool's ``--verbose``.
+    """
+    if cfg.get('runner_type') in PLAIN_RUNNERS:
+        cfg.runner_type = 'Runner' if verbose else 'QuietConsoleRunner'
+
+
+def log_file_line(runner: Runner) -> None:
+    """One console line naming the run's log file (the run's name is its
+    work dir's, as in the progress lines)::
+
+        [OSDTW] vit-nano-p2_bal-bce: full log in work_dirs/.../<ts>.log
+    """
+    hint = ' (--verbose: on the console too)' if isinstance(
+        runner, QuietConsoleRunner) else ''
+    runner.logger.info(
+        f'[OSDTW] {work_dir_name(runner)}: full log in '
+        f'{runner.logger.log_file}{hint}',
+        extra=CONSOLE)
+
 
 def _hook_type(hook) -> str:
     """The type name of a hook or of a hook config."""

@@ -91,6 +91,24 @@ def test_no_line_at_the_last_epoch_or_within_the_interval(
     assert records.lines == []
 
 
+def test_a_long_test_shows_its_batches(tmp_path, monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(
+        'mmpretrain_osdtw.engine.hooks.epoch_progress_hook.time', clock)
+    runner, records = make_runner('test', tmp_path)
+    runner.work_dir = str(tmp_path / 'test_vit_bal-bce')
+    runner.test_dataloader = range(400)
+    hook = EpochProgressHook()
+    hook.before_test(runner)
+    for batch in range(400):  # 0.5 s a batch: a line every 120 batches
+        clock.now += 0.5
+        hook.after_test_iter(runner, batch)
+    assert records.lines == [
+        f'[OSDTW] test_vit_bal-bce: testing, batch {k} of 400'
+        for k in (120, 240, 360)
+    ]
+
+
 def test_the_line_names_what_it_is_given_and_skips_missing_values(tmp_path):
     runner, _ = make_runner('bare', tmp_path)
     runner.message_hub = MessageHub.get_instance('epoch_progress_empty')

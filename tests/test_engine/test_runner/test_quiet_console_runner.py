@@ -1,13 +1,18 @@
 """QuietConsoleRunner: the console of the pipeline shows the step lines,
-warnings and the report, every step's log file everything (its config dump
-and hook table included); ``--verbose`` shows everything again."""
+warnings and the report (with the test step's own time so far), every
+step's log file everything (its config dump and hook table included);
+``--verbose`` shows everything again. The tools build it for single configs
+too, unless the config names another runner."""
 import logging
 import re
 
+import pytest
+from mmengine.config import Config
 from mmengine.logging import MMLogger
 
 from mmpretrain_osdtw.engine.runner import CONSOLE
-from mmpretrain_osdtw.engine.runner.quiet_console_runner import quiet_console
+from mmpretrain_osdtw.engine.runner.quiet_console_runner import (
+    quiet_console, use_quiet_console)
 
 #: The console of the tiny pipeline (8 steps) stays under this many lines.
 MAX_LINES = 100
@@ -54,6 +59,7 @@ def test_the_pipeline_console_shows_the_steps_not_the_configs(
         assert re.search(rf'\[OSDTW\] {step}: done in [\d.]+ s '
                          rf'\(step {k} of 8\)', console), step
     assert '| OSDTW (assembled + refined) |' in console  # the report
+    assert re.search(r'\| test \(so far\) \| [\d.]+ \|', console)
     assert f'report: {work_dir}/test/report.md' in console
     assert f'logs: {work_dir}/<step>/<timestamp>/<timestamp>.log' in console
     # each training step's log (named on the console) has it all
@@ -62,3 +68,18 @@ def test_the_pipeline_console_shows_the_steps_not_the_configs(
         text = open(path).read()
         for token in ('Config:', 'Hooks will be executed', 'Epoch(train)'):
             assert token in text, (step, token)
+
+
+@pytest.mark.parametrize('given, verbose, built', [
+    (None, False, 'QuietConsoleRunner'),
+    ('Runner', False, 'QuietConsoleRunner'),
+    (None, True, 'Runner'),
+    ('QuietConsoleRunner', True, 'Runner'),
+    ('MyRunner', False, 'MyRunner'),
+    ('MyRunner', True, 'MyRunner'),
+])
+def test_single_configs_get_the_quiet_runner(given, verbose, built):
+    cfg = Config(dict(model=dict()) if given is None else dict(
+        model=dict(), runner_type=given))
+    use_quiet_console(cfg, verbose)
+    assert cfg.runner_type == built

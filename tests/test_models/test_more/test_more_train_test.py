@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from _tools import REPO
+from _tools import REPO, TOOLS, run_log
 from _tools import run_tool as _run_tool
 from _toy_images import toy_config, write_toy_dataset
 from mmengine.config import Config
@@ -36,8 +36,8 @@ def trained(tmp_path_factory):
     plain_config = tmp / 'toy_bal-bce.py'
     plain_config.write_text(toy_config(data_root, PLAIN_BASE))
     work_dir = tmp / 'work'
-    log = run_tool('tools/train.py', more_config, '--work-dir', work_dir)
-    return more_config, plain_config, work_dir, log
+    run_tool('tools/train.py', more_config, '--work-dir', work_dir)
+    return more_config, plain_config, work_dir, run_log(work_dir)
 
 
 def build_model(config: Path):
@@ -65,15 +65,17 @@ def test_training_logs_the_schedule_and_writes_merged(trained):
 
 
 def run_tool_here(tool: str, *args) -> int:
-    """Run a tool's ``main`` in this process (saves the start-up time)."""
-    argv = sys.argv
+    """Run a tool's ``main`` in this process (saves the start-up time);
+    ``tools/`` is on the path, as for ``python tools/<tool>.py``."""
+    argv, path = sys.argv, list(sys.path)
     sys.argv = [tool, *map(str, args)]
+    sys.path.insert(0, str(TOOLS))
     try:
         runpy.run_path(str(REPO / tool), run_name='__main__')
     except SystemExit as exit_:
         return exit_.code
     finally:
-        sys.argv = argv
+        sys.argv, sys.path[:] = argv, path
     return 0
 
 
