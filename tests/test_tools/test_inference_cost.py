@@ -4,6 +4,7 @@ import json
 import pytest
 import torch
 from mmengine.analysis import FlopAnalyzer
+from mmengine.config import Config
 from mmpretrain.models.utils.attention import (
     MultiheadAttention, scaled_dot_product_attention_pyimpl)
 
@@ -38,8 +39,21 @@ def _numel(module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def test_input_shape_from_the_backbone():
+def test_input_shape_from_the_backbone_or_the_test_pipeline():
     assert cost.load_classifier(BASELINE)[1] == (3, 8, 8)
+    assert cost.load_classifier(BASELINE, input_size=[6, 4])[1] == (3, 6, 4)
+    pipeline = [
+        dict(type='ResizeEdge', scale=256),
+        dict(type='CenterCrop', crop_size=(224, 160)),  # (W, H)
+        dict(type='PackInputs')
+    ]
+    cfg = Config(
+        dict(
+            model=dict(backbone=dict(type='ResNet')),
+            test_dataloader=dict(dataset=dict(pipeline=pipeline))))
+    assert cost.input_shape(cfg) == (3, 160, 224)
+    with pytest.raises(ValueError, match='--input-size'):
+        cost.input_shape(Config(dict(model=dict(backbone={}))))
 
 
 @pytest.mark.parametrize('depth', DEPTHS)

@@ -7,7 +7,8 @@ repository root::
     python -m tools.benchmark.inference_cost CONFIG [CKPT] \\
         [--cfg-options KEY=VALUE ...] [--shared-depths C ...] \\
         [--reference CONFIG [CKPT]] [--ensemble CONFIG [CKPT] ...] \\
-        [--batch-sizes 1 128] [--repeats N] [--device cpu] [--json OUT]
+        [--batch-sizes 1 128] [--repeats N] [--warmup N] \\
+        [--input-size H [W]] [--device cpu] [--json OUT]
 
 Rows, measured in one run: the ``--reference`` model (the ratio columns
 divide by it; else by the first row), the model of ``CONFIG`` (one row per
@@ -71,7 +72,8 @@ class CostRow:
 def load_classifier(
     config: str,
     checkpoint: Optional[str] = None,
-    cfg_options: Optional[dict] = None
+    cfg_options: Optional[dict] = None,
+    input_size: Optional[Sequence[int]] = None
 ) -> Tuple[nn.Module, Tuple[int, int, int]]:
     """Build the classifier of a config (and load its checkpoint).
 
@@ -84,6 +86,8 @@ def load_classifier(
         config (str): An MMPretrain config file.
         checkpoint (str, optional): Its checkpoint, loaded strictly.
         cfg_options (dict, optional): Overrides, as ``--cfg-options``.
+        input_size (Sequence[int], optional): ``(H, W)`` of the input;
+            default: read from the config (:func:`input_shape`).
 
     Returns:
         tuple: The model in eval mode on the CPU, and ``(C, H, W)`` of its
@@ -99,27 +103,32 @@ def load_classifier(
     for module in model.modules():
         if getattr(module, 'counts_are_set', True) is False:
             module.set_class_counts(list(range(module.num_classes, 0, -1)))
+    if input_size is not None:
+        return model.eval(), (3, int(input_size[0]), int(input_size[-1]))
     return model.eval(), input_shape(cfg)
 
 
 def input_shape(cfg) -> Tuple[int, int, int]:
     """``(3, H, W)`` of a config's model input: the backbone's
-    ``img_size``, else the last ``crop_size``/``scale`` of the test
-    pipeline.
+    ``img_size`` (``(H, W)``), else the last ``crop_size`` or ``scale``
+    (``(W, H)``, as mmcv gives them) of the test dataset's pipeline.
 
     Raises:
-        ValueError: If neither is in the config.
+        ValueError: If neither is in the config (give ``--input-size``).
     """
     size = cfg.model.get('backbone', {}).get('img_size')
-    if size is None:
-        steps = cfg.get('test_dataloader', {}).get('dataset',
-                                                   {}).get('pipeline', [])
-        for step in steps:
-            size = step.get('crop_size', step.get('scale', size))
+    if size is not None:
+        height, width = (size, size) if isinstance(size, int) else size
+        return 3, int(height), int(width)
+    steps = cfg.get('test_dataloader', {}).get('dataset',
+                                               {}).get('pipeline', [])
+    for step in steps:
+        size = step.get('crop_size', step.get('scale', size))
     if size is None:
         raise ValueError('no input size in the config (model.backbone.'
-                         'img_size or a test pipeline crop_size/scale)')
-    height, width = (size, size) if isinstance(size, int) else size[-2:]
+                         'img_size or a test pipeline crop_size/scale): '
+                         'give --input-size H [W]')
+    width, height = (size, size) if isinstance(size, int) else size
     return 3, int(height), int(width)
 
 
@@ -311,7 +320,7 @@ def build_rows(args: argparse.Namespace) -> List[CostRow]:
         if len(specs) != 1:
             raise ValueError('--reference takes one CONFIG [CKPT]')
         config, ckpt = specs[0]
-        rows.append(_row('reference', [(config, ckpt, None)]))
+        rows.append(_row('reference', [(config, ckpt, None)], args))
     options = dict(args.cfg_options or {})
     if args.shared_depths and args.checkpoint:
         raise ValueError('--shared-depths builds the model at other depths '
@@ -321,18 +330,19 @@ def build_rows(args: argparse.Namespace) -> List[CostRow]:
         if depth is not None:
             name, opts = f'model C={depth}', dict(
                 options, **{'model.shared_depth': depth})
-        rows.append(_row(name, [(args.config, args.checkpoint, opts)]))
+        rows.append(_row(name, [(args.config, args.checkpoint, opts)], args))
     if args.ensemble:
         members = [(c, k, None) for c, k in split_specs(args.ensemble)]
-        rows.append(_row(f'ensemble of {len(members)}', members))
+        rows.append(_row(f'ensemble of {len(members)}', members, args))
     return rows
 
 
-def _row(name: str, specs: Sequence[tuple]) -> CostRow:
+def _row(name: str, specs: Sequence[tuple],
+         args: argparse.Namespace) -> CostRow:
     """A row of the models ``(config, checkpoint, cfg_options)``."""
     models, shapes, sources = [], set(), []
     for config, ckpt, options in specs:
-        model, shape = load_classifier(config, ckpt, options)
+        model, shape = load_classifier(config, ckpt, options, args.input_size)
         models.append(model)
         shapes.add(shape)
         sources.append(' '.join(filter(None, (config, ckpt))))
@@ -374,6 +384,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--repeats', type=int, default=10, help='timed forwards (median)')
     parser.add_argument(
         '--warmup', type=int, default=2, help='untimed forwards first')
+    parser.add_argument(
+        '--input-size',
+        nargs='+',
+        type=int,
+        metavar='H [W]',
+        help='input height and width (default: from each config)')
     parser.add_argument('--device', default='cpu', help='cpu, cuda, ...')
     parser.add_argument('--json', help='also write the result here')
     return parser.parse_args(argv)
