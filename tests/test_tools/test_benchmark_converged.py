@@ -504,3 +504,28 @@ def test_the_slots_file_changes_the_limit_between_rounds(tmp_path):
     assert executor.current_slots() == 2
     slots_file.unlink()
     assert executor.current_slots() == 2
+
+
+def test_the_grid_over_seeds_gives_each_cell_its_spread():
+    runs = {
+        'grid_C0_w0.10': {
+            0: dict(C=0, w_A=0.1, metrics=dict(top1=40.0),
+                    assembled_metrics=dict(nll=3.5)),
+            1: dict(C=0, w_A=0.1, metrics=dict(top1=42.0),
+                    assembled_metrics=dict(nll=3.7)),
+        },
+        'grid_C2_w0.10': {
+            1: dict(C=2, w_A=0.1, metrics=dict(top1=39.0),
+                    assembled_metrics=dict(nll=3.6)),
+        },
+        'ce': {0: dict(metrics=dict(top1=25.0))},
+    }
+    cells = results.grid_across_seeds(runs)
+    assert cells[(0, 0.1)] == dict(top1=[40.0, 42.0], nll=[3.5, 3.7],
+                                   seeds=[0, 1])
+    text = results.markdown_grid_across_seeds(cells)
+    assert text.startswith('### The grid over seeds 0, 1:')
+    assert '| 0 | 41.0 ± 1.4 (3.600 ± 0.141; n=2) |' in text
+    assert '| 2 | 39.0 (3.600; n=1) |' in text
+    one_seed = {k: v for k, v in cells.items() if k == (2, 0.1)}
+    assert results.markdown_grid_across_seeds(one_seed) == ''

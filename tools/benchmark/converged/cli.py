@@ -29,7 +29,8 @@ from .jobs import (METHODS, MISMATCHES, NUM_LAYERS, OSDTW_LABEL,
                    PIPELINE_MISMATCH, SGD_NOISE_SEARCH, SGD_SEARCHES, Job,
                    Protocol, Settings, check_names_unique)
 from .plots import plot_curves, plot_grid
-from .results import (ablation_summary, load_runs, main_rows,
+from .results import (ablation_summary, grid_across_seeds, load_runs,
+                      main_rows, markdown_grid_across_seeds,
                       markdown_ablation, markdown_layer_mismatch,
                       markdown_main_table, mean_std)
 
@@ -232,6 +233,9 @@ def aggregate(settings: Settings, expected_seeds: int) -> str:
             'mismatch against that seed-to-seed spread.', '', layer_table
         ]
     text += ['', '## Ablations', '', markdown_ablation(ablation), '']
+    across = markdown_grid_across_seeds(grid_across_seeds(runs))
+    if across:
+        text += [across]
     for seed, entry in ablation.items():
         png = f'grid_seed{seed}.png'
         if plot_grid(entry['analysis'], osp.join(out, png),
