@@ -375,9 +375,13 @@ class StageRunner:
 
     def test_model(self, name: str, step: str, checkpoint: str,
                    overrides: Optional[dict] = None) -> dict:
-        """Evaluate ``checkpoint`` with a stage config's test settings."""
+        """Evaluate ``checkpoint`` with a stage config's test settings (each
+        evaluation under its own experiment name: mmengine warns about
+        reused logger and scope names)."""
         cfg = self.stage_config(name, step, overrides)
         cfg.load_from, cfg.resume = checkpoint, False
+        self._tests = getattr(self, '_tests', 0) + 1
+        cfg.experiment_name = f'{step}{self._tests}_{self.timestamp}'
         return self.runner_class.from_cfg(cfg).test()
 
 
