@@ -3,7 +3,7 @@
 The noise of the measured mismatch ``delta = theta_A - theta_B`` has a
 sampling part, the asymptotic ``(v_A/h_A^2 + v_B/h_B^2 - 2k/(h_A h_B))/N``
 of :func:`~.proxy.mismatch_noise`, and an optimisation part that SGD,
-augmentation and early stopping add (PROXY_SPEC section 4). Two stage-1
+augmentation and early stopping add (proxy.md section 4). Two stage-1
 runs of the same task on the same data with different seeds estimate the
 optimisation part alone, per parameter slot, as ``0.5 (theta^(1) -
 theta^(2))^2``. :func:`add_sgd_noise` writes it into a copy of the task's

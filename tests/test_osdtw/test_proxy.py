@@ -1,4 +1,4 @@
-"""Tests of the OSDTW proxy: every case T1-T13 of PROXY_SPEC section 7
+"""Tests of the OSDTW proxy: every case T1-T13 of proxy.md section 7
 (docs/en/advanced_guides/proxy.md, section 7)."""
 import math
 import random

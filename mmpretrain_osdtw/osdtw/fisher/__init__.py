@@ -16,7 +16,7 @@ these *adjusted* logits, so the model's Bernoulli likelihood (and its
 optimum ``theta_hat``) lives on them; the adjustment is a constant shift, so
 with ``tau = 0`` this is plain BCE. The loss's label smoothing, Mixup/CutMix
 and ``loss_weight`` are NOT applied: they are training devices, not part of
-the likelihood (PROXY_SPEC section 4).
+the likelihood (proxy.md section 4).
 
 **Statistics** (diagonal, one value per parameter entry, averaged over the
 ``N`` samples; :mod:`.statistics`)::

@@ -26,7 +26,7 @@ only hold tensors and plain Python types)::
 
 ``g_i`` is the per-sample gradient of the task's log-likelihood loss, i.e.
 the **sum** (not the mean) of the BCE terms over the task's classes, in nats,
-and ``v``/``h`` are averages over the ``N`` samples (PROXY_SPEC section 4).
+and ``v``/``h`` are averages over the ``N`` samples (proxy.md section 4).
 All three dicts ``params``, ``v``, ``h`` (and ``sgd_noise`` if given) hold
 the same names, each with a ``param_layers`` entry, and ``v``, ``h``,
 ``sgd_noise`` have the shapes of ``params``. How two task files pair:

@@ -1,8 +1,9 @@
 """The OSDTW bias-variance proxy for the shared depth ``C`` and weight ``w_A``.
 
 Pure math on tensors (``float64`` internally), no training code. The
-formulas are those of ``PROXY_SPEC.md`` (sections 2-4), with task A = the
-head task and task B = the tail task, ``w_B = 1 - w_A``.
+formulas are those of docs/en/advanced_guides/proxy.md (sections 2-4; the
+modules below cite it as "proxy.md section N"), with task A = the head task
+and task B = the tail task, ``w_B = 1 - w_A``.
 
 Per parameter slot ``j`` (one copy per task) the inputs are the diagonal
 Hessians ``h_A, h_B`` (model Fisher), the score variances ``v_A, v_B``

@@ -1,6 +1,6 @@
 """Reference forms of the proxy, kept as test oracles (not public API).
 
-- :func:`full_matrix_proxy`: the matrix (encoder-block) form of PROXY_SPEC
+- :func:`full_matrix_proxy`: the matrix (encoder-block) form of proxy.md
   section 2, for small problems; the diagonal proxy must agree with it on
   diagonal inputs.
 - :func:`slot_costs`: the exact summed costs of a set of slots for every
@@ -117,7 +117,7 @@ def full_matrix_proxy(h_a: Tensor,
                       k: Optional[Tensor] = None,
                       variant: str = 'full',
                       mismatch: str = 'raw') -> ProxyGrid:
-    """The matrix (encoder-block) form of PROXY_SPEC section 2.
+    """The matrix (encoder-block) form of proxy.md section 2.
 
     For small problems and as a reference for the diagonal proxy: for each
     depth ``C`` the encoder block is the parameters of layers ``1..C``::

@@ -1,6 +1,6 @@
 """Per layer: the measured stage-1 mismatch against its noise.
 
-The proxy's premise (PROXY_SPEC A3, local mismatch) is that the two task
+The proxy's premise (proxy.md A3, local mismatch) is that the two task
 optima differ by ``Delta = O(N^-1/2)``, i.e. by about as much as the
 noise of their difference. What the stage-1 models show is read from
 ``E[delta_j^2] = Delta_j^2 + n_j``: per layer, the sum of the measured

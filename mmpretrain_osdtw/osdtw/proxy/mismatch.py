@@ -1,6 +1,6 @@
 """The stage-1 mismatch estimate ``d2`` of ``Delta_j^2`` and its noise.
 
-``E[delta_j^2] = Delta_j^2 + n_j`` (PROXY_SPEC section 4): the
+``E[delta_j^2] = Delta_j^2 + n_j`` (proxy.md section 4): the
 ``'debiased'`` mismatches subtract the noise ``n_j`` of
 :func:`mismatch_noise`.
 """
@@ -69,7 +69,7 @@ def debiased_delta2(delta: Tensor,
                     zero_b: float = 0.0) -> Tensor:
     """Unbiased estimate of ``Delta_j^2``: ``delta^2 - n_j``, not floored.
 
-    ``E[delta_j^2] = Delta_j^2 + n_j`` (PROXY_SPEC section 4), so the result
+    ``E[delta_j^2] = Delta_j^2 + n_j`` (proxy.md section 4), so the result
     may be negative; per-layer sums of it are unbiased. See
     :func:`mismatch_noise` for ``n_j`` and the arguments.
 

@@ -2,10 +2,10 @@
 
 Both the proxy's variance terms and the noise ``n_j`` that the debiased
 mismatch subtracts carry the asymptotic ``1/N`` scale of an M-estimator
-(PROXY_SPEC sections 2 and 4). For networks fine-tuned by SGD from one
+(proxy.md sections 2 and 4). For networks fine-tuned by SGD from one
 pretrained solution that scale can be far off: on the converged
 CIFAR-10-LT benchmark the seed-to-seed spread of a stage-1 task model is
-about two million times below the asymptotic noise. By PROXY_SPEC's P3,
+about two million times below the asymptotic noise. By proxy.md's P3,
 getting the scale wrong by a factor ``c`` is the same as using ``N c``, so
 the scale can be calibrated: :func:`sgd_effective_num_samples` returns the
 ``N_eff`` at which the asymptotic noise of the body slots sums to their

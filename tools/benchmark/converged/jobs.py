@@ -543,7 +543,7 @@ class Protocol:
                              noise_scale: str = 'asymptotic') -> Job:
         """The debiased search of ``seed`` with the SGD noise of each
         stage-1 task estimated from the task model of ``second_seed``
-        (PROXY_SPEC section 4). ``noise_scale='asymptotic'``
+        (proxy.md section 4). ``noise_scale='asymptotic'``
         (``search_sgd-noise``): the SGD noise added to the mismatch noise,
         and the per-layer diagnosis puts it beside the asymptotic noise;
         ``'sgd'`` (``search_sgd-scale``): the proxy's ``N`` calibrated on
