@@ -35,8 +35,9 @@ def test_job_list_covers_the_protocol(tmp_path):
     assert keys[0] == 'mgp' and jobs[0].threads == 2
     per_seed = 1 + len(METHODS) + 3  # pipeline, methods, three searches
     # stage 2 per weight, the 4 x 5 grid, the two searches with seed 1's SGD
-    # noise (added to the mismatch noise; calibrating N)
-    ablation = 5 + 4 * 5 + 2
+    # noise (added to the mismatch noise; calibrating N), the search with N
+    # calibrated on the single-run displacement bound
+    ablation = 5 + 4 * 5 + 2 + 1
     assert len(jobs) == 1 + 2 * per_seed + ablation
     # the first seed's ablation comes before the second seed's main table
     assert keys.index('seed0/grid_C6_w0.90') < keys.index('seed1/osdtw')
@@ -529,3 +530,12 @@ def test_the_grid_over_seeds_gives_each_cell_its_spread():
     assert '| 2 | 39.0 (3.600; n=1) |' in text
     one_seed = {k: v for k, v in cells.items() if k == (2, 0.1)}
     assert results.markdown_grid_across_seeds(one_seed) == ''
+
+
+def test_the_displacement_search_reads_the_mgp_checkpoint(tmp_path):
+    protocol = make_protocol(tmp_path)
+    jobs = {j.key: j for j in protocol.jobs()}
+    job = jobs['seed0/search_displacement']
+    assert protocol.s.mgp_checkpoint in job.deps
+    assert protocol.ledger(0).done_path('fisher_cross') in job.deps
+    assert 'seed1/search_displacement' not in jobs  # not an ablation seed

@@ -26,7 +26,8 @@ from typing import List, Optional
 from mmpretrain_osdtw.utils import atomic_json_dump, atomic_write_text
 from .execute import Executor, pending_jobs
 from .jobs import (METHODS, MISMATCHES, NUM_LAYERS, OSDTW_LABEL,
-                   PIPELINE_MISMATCH, SGD_NOISE_SEARCH, SGD_SEARCHES, Job,
+                   DISPLACEMENT_SEARCH, PIPELINE_MISMATCH,
+                   SGD_NOISE_SEARCH, SGD_SEARCHES, Job,
                    Protocol, Settings, check_names_unique)
 from .plots import plot_curves, plot_grid
 from .results import (ablation_summary, grid_across_seeds, load_runs,
@@ -184,7 +185,8 @@ def aggregate(settings: Settings, expected_seeds: int) -> str:
     rows = main_rows(runs, methods)
     ablation = ablation_summary(
         runs, MISMATCHES + tuple(
-            name[len('search_'):] for name in SGD_SEARCHES.values()))
+            name[len('search_'):]
+            for name in list(SGD_SEARCHES.values()) + [DISPLACEMENT_SEARCH]))
     mgp = runs.get('mgp', {}).get(None)
     curves = {r['label']: [runs[r['name']][s].get('curve', [])
                            for s in r['seeds']] for r in rows}

@@ -65,6 +65,9 @@ SEARCH_ARGS = ('--w-min', '0.05', '--w-max', '0.95', '--w-step', '0.01')
 #: calibrated on it.
 SGD_SEARCHES = {'asymptotic': 'search_sgd-noise', 'sgd': 'search_sgd-scale'}
 SGD_NOISE_SEARCH = SGD_SEARCHES['asymptotic']
+#: The search with N calibrated on the single-run displacement bound (each
+#: task model's squared move from the MGP checkpoint; proxy.md section 8).
+DISPLACEMENT_SEARCH = 'search_displacement'
 NUM_LAYERS = 6  # L of the benchmark ViT
 #: Benchmark configs whose setting sits at other keys: stage 1 wraps the
 #: long-tailed training set in ``HeadTailSplit``, the refinement trains
@@ -595,6 +598,47 @@ class Protocol:
                 self.sgd_noise_search_job(seed, second_seed)), )
         return Job(name, seed, 'search', deps, steps, finish)
 
+    def displacement_search_job(self, seed: int) -> Job:
+        """The debiased search of ``seed`` with ``N`` calibrated on the
+        single-run bound of the SGD noise: each stage-1 task model's
+        squared displacement from the MGP checkpoint
+        (``tools/osdtw_sgd_noise.py --from-init``), no second seed."""
+        out_dir = self.run_dir(seed, DISPLACEMENT_SEARCH)
+
+        def noise_file(task: str) -> str:
+            return osp.join(out_dir, f'fisher_{task}_disp.pth')
+
+        def steps():
+            ledger = self.ledger(seed)
+            out = [
+                Step(f'displacement_{task}', [
+                    self.s.python, 'tools/osdtw_sgd_noise.py',
+                    ledger.artifact(f'stage1_{task}', 'fisher'),
+                    '--from-init', self.s.mgp_checkpoint, '--task', task,
+                    '--out', noise_file(task)
+                ]) for task in ('head', 'tail')
+            ]
+            out.append(
+                Step('search', [
+                    self.s.python, 'tools/osdtw_search.py',
+                    noise_file('head'), noise_file('tail'), '--cross',
+                    ledger.artifact('fisher_cross', 'cross'), '--out-dir',
+                    out_dir, '--mismatch', 'debiased', '--noise-scale', 'sgd',
+                    *SEARCH_ARGS
+                ]))
+            return out
+
+        def finish(seconds):
+            search = read_json(osp.join(out_dir, 'search.json'))
+            return dict(
+                search_result(search, seed, 'debiased', seconds),
+                noise_scale='displacement',
+                num_samples=search['N'])
+
+        deps = (self.ledger(seed).done_path('fisher_cross'),
+                self.s.mgp_checkpoint)
+        return Job(DISPLACEMENT_SEARCH, seed, 'search', deps, steps, finish)
+
     def stage2_job(self, seed: int, weight: float) -> Job:
         name = f'stage2_w{weight_tag(weight)}'
         work = self.run_dir(seed, name)
@@ -728,6 +772,7 @@ class Protocol:
                     self.grid_job(seed, c, w) for c in s.depths
                     for w in s.weights
                 ]
+                ablation[seed].append(self.displacement_search_job(seed))
         first, rest = s.seeds[0], s.seeds[1:]
         if osdtw and rest:
             for seed in s.ablation_seeds:
