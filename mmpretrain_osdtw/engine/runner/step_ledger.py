@@ -95,8 +95,6 @@ class StepLedger:
         self._log = log
         self._reported = set()  # unreadable done.json files already logged
         self._may_resume: Dict[str, bool] = {}
-        #: The flattened configs of the step being checked (see run_step).
-        self.pending_configs: Dict[str, Dict[str, str]] = {}
 
     # ------------------------------------------------------------ paths
     def step_dir(self, step: str) -> str:
@@ -187,16 +185,21 @@ class StepLedger:
         files = (done or {}).get('files') or {}
         return (files.get(name) or {}).get('sha256')
 
-    def is_done(self, step: str, key: dict) -> bool:
+    def is_done(self,
+                step: str,
+                key: dict,
+                configs: Optional[Dict[str, Dict[str, str]]] = None) -> bool:
         """Whether ``step`` finished with the same ``key`` and all of its
-        artifacts are still there; logs why not (once the step ran)."""
+        artifacts are still there; logs why not (once the step ran).
+        ``configs``: the flattened configs of ``key`` (see :meth:`run_step`),
+        to name the settings that changed."""
         done = self.read(step)
         if done is None:
             self.log_missing(step)
             return False
         if done.get('key') != self.relative(key):
-            self.log(f'{step}: {self.describe_change(done, key)}; the step '
-                     'runs again')
+            self.log(f'{step}: {self.describe_change(done, key, configs)}; '
+                     'the step runs again')
             return False
         return self.artifacts_intact(step, done)
 
@@ -211,10 +214,14 @@ class StepLedger:
                 f'{self.done_path(step)} is missing')
         self.log(f'{step}: {what}; the step runs again')
 
-    def describe_change(self, done: dict, key: dict) -> str:
+    def describe_change(
+            self,
+            done: dict,
+            key: dict,
+            configs: Optional[Dict[str, Dict[str, str]]] = None) -> str:
         """What differs between a finished step's key and ``key``: the
         changed settings of a config it uses (from ``done['configs']`` and
-        :attr:`pending_configs`), else the changed key entries."""
+        ``configs``), else the changed key entries."""
         from .stage_configs import describe_changes
         old, new = done.get('key') or {}, self.relative(key)
         names = sorted(k for k in set(old) | set(new)
@@ -222,7 +229,7 @@ class StepLedger:
         parts = []
         for name in names:
             before = (done.get('configs') or {}).get(name)
-            after = self.pending_configs.get(name)
+            after = (configs or {}).get(name)
             if before is not None and after is not None:
                 parts.append(f'config {name}: '
                              f'{describe_changes(before, after)}')
@@ -309,8 +316,7 @@ class StepLedger:
             absolute paths).
         """
         where = f'step {self.steps.index(step) + 1} of {len(self.steps)}'
-        self.pending_configs = dict(configs or {})
-        if self.is_done(step, key):
+        if self.is_done(step, key, configs):
             self.log(f'{step}: done, skipped ({where}; {self.step_dir(step)})')
             return self.read(step)
         self.log(f'{step}: running ({where})')
