@@ -188,6 +188,7 @@ class StageRunner:
         self.ledger = StepLedger(self.root, self.step_names, self.log)
         self._init_digest: Optional[str] = None
         self._choice: Optional[TaskPairChoice] = None
+        self._evaluations = 0  # models tested: one experiment name each
 
     @classmethod
     def from_cfg(cls, cfg: Config) -> 'StageRunner':
@@ -380,8 +381,8 @@ class StageRunner:
         reused logger and scope names)."""
         cfg = self.stage_config(name, step, overrides)
         cfg.load_from, cfg.resume = checkpoint, False
-        self._tests = getattr(self, '_tests', 0) + 1
-        cfg.experiment_name = f'{step}{self._tests}_{self.timestamp}'
+        self._evaluations += 1
+        cfg.experiment_name = f'{step}{self._evaluations}_{self.timestamp}'
         return self.runner_class.from_cfg(cfg).test()
 
 
