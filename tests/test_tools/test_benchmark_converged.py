@@ -307,7 +307,7 @@ def test_grid_analysis_ranks_and_choices():
     assert within[4] == '| raw | - / - | - / - |'
     cells_md = results.markdown_grid_cells('0', dict(raw=a, debiased=a))
     assert cells_md[2].endswith('| proxy (raw) | proxy (debiased) |')
-    assert cells_md[4] == '| 0 | 0.30 | 30.00 | 3.000 | 3.00 | 3.00 |'
+    assert cells_md[4] == '| 0 | 0.30 | 30.00 | 3.000 | 3 | 3 |'
     assert len(cells_md) == 4 + 4 + 1
 
 

@@ -29,11 +29,13 @@ from .jobs import (METHODS, MISMATCHES, NUM_LAYERS, OSDTW_LABEL,
                    DISPLACEMENT_SEARCH, PIPELINE_MISMATCH,
                    SGD_NOISE_SEARCH, SGD_SEARCHES, Job,
                    Protocol, Settings, check_names_unique)
-from .plots import plot_curves, plot_grid
+from .plots import plot_curves, plot_grid, plot_grid_across_seeds
 from .results import (ablation_summary, grid_across_seeds, load_runs,
                       main_rows, markdown_grid_across_seeds,
                       markdown_ablation, markdown_layer_mismatch,
                       markdown_main_table, mean_std)
+from .variants import (cell_spread, choosing_costs, evaluate_variants,
+                       markdown_variants)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
@@ -235,9 +237,19 @@ def aggregate(settings: Settings, expected_seeds: int) -> str:
             'mismatch against that seed-to-seed spread.', '', layer_table
         ]
     text += ['', '## Ablations', '', markdown_ablation(ablation), '']
-    across = markdown_grid_across_seeds(grid_across_seeds(runs))
+    across_cells = grid_across_seeds(runs)
+    across = markdown_grid_across_seeds(across_cells)
     if across:
         text += [across]
+        if plot_grid_across_seeds(across_cells,
+                                  osp.join(out, 'grid_across_seeds.png')):
+            text += ['![the grid over seeds](grid_across_seeds.png)', '']
+    variants = evaluate_variants(ablation)
+    spread = cell_spread(across_cells)
+    costs = {s: choosing_costs(runs, s) for s in settings.ablation_seeds}
+    variants_text = markdown_variants(variants, spread, costs)
+    if variants_text:
+        text += [variants_text]
     for seed, entry in ablation.items():
         png = f'grid_seed{seed}.png'
         if plot_grid(entry['analysis'], osp.join(out, png),
@@ -271,6 +283,8 @@ def aggregate(settings: Settings, expected_seeds: int) -> str:
                 for r in rows
             ],
             ablation=ablation,
+            variants=dict(evaluation=variants, spread=spread,
+                          costs={str(k): v for k, v in costs.items()}),
             mgp=mgp), osp.join(out, 'summary.json'))
     atomic_write_text(body, osp.join(out, 'tables.md'))
     return body

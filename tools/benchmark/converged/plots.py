@@ -3,6 +3,7 @@ import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..common.stats import mean_std
+from .results import score_label
 
 
 def _figure(width: float, height: float):
@@ -102,7 +103,7 @@ def plot_grid(analysis: Dict[str, dict], path: str,
     panels = [('top-1 error (%), refined', matrix(first['cells'], 2)),
               ('test NLL, assembled', matrix(first['cells'], 3))]
     for mismatch, a in analysis.items():
-        panels.append((f'proxy ({mismatch})', matrix(a['cells'], 4)))
+        panels.append((score_label(mismatch), matrix(a['cells'], 4)))
     fig = _figure(3.4 * len(panels), 3.3)
     for i, (name, mat) in enumerate(panels):
         exponent = panel_scale(mat)
@@ -131,6 +132,60 @@ def plot_grid(analysis: Dict[str, dict], path: str,
         ax.set_title(name, fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return True
+
+
+def plot_grid_across_seeds(cells: Dict[Tuple[int, float], Dict[str, list]],
+                           path: str) -> bool:
+    """Heat maps over (C, w_A) of every seed's grid together: the refined
+    model's test top-1 error, mean and standard deviation over the seeds
+    that ran each cell (the spread a regret is read against).
+
+    Args:
+        cells: :func:`~.results.grid_across_seeds`'s output.
+        path: The PNG to write.
+
+    Returns:
+        bool: Whether anything was plotted (two seeds or more).
+    """
+    if not cells or max(len(c['seeds']) for c in cells.values()) < 2:
+        return False
+    from matplotlib.patheffects import withStroke
+    outline = withStroke(linewidth=2, foreground='white')
+    depths = sorted({c for c, _ in cells})
+    weights = sorted({w for _, w in cells})
+    stats = {
+        p: mean_std([None if v is None else 100.0 - v for v in c['top1']])
+        for p, c in cells.items()
+    }
+    seeds = sorted({s for c in cells.values() for s in c['seeds']})
+    panels = [('top-1 error (%), refined: mean', 0), ('its std', 1)]
+    fig = _figure(7.0, 3.3)
+    for i, (name, index) in enumerate(panels):
+        mat = [[
+            stats[(d, w)][index] if (d, w) in stats else float('nan')
+            for w in weights
+        ] for d in depths]
+        ax = fig.add_subplot(1, 2, i + 1)
+        image = ax.imshow(mat, origin='lower', cmap='viridis_r',
+                          aspect='auto')
+        fig.colorbar(image, ax=ax, fraction=0.046)
+        for r, row in enumerate(mat):
+            for c, v in enumerate(row):
+                if math.isfinite(v):
+                    ax.text(c, r, f'{v:.2f}', ha='center', va='center',
+                            fontsize=7, path_effects=[outline])
+        ax.set_xticks(range(len(weights)))
+        ax.set_xticklabels([f'{w:.1f}' for w in weights])
+        ax.set_yticks(range(len(depths)))
+        ax.set_yticklabels([str(d) for d in depths])
+        ax.set_xlabel('w_A')
+        ax.set_ylabel('C')
+        ax.set_title(name, fontsize=9)
+    fig.suptitle('the grid over seeds ' + ', '.join(map(str, seeds)),
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     return True

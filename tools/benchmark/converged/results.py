@@ -30,6 +30,9 @@ TABLE_COLUMNS = (('top1', 'top-1'), ('many', 'Many'), ('medium', 'Medium'),
 CONVERGED_SHARE = 0.2
 CONVERGED_POINTS = 1.0
 MANY_THR, FEW_THR = 1500, 200
+#: The analysis key of the validation-set choice (the refined models'
+#: validation top-1 over the grid), beside the searches' mismatch names.
+VALIDATION_VARIANT = 'validation'
 
 
 # ------------------------------------------------------------- readers
@@ -182,19 +185,44 @@ def argmin_point(values: Dict[Point, float]) -> Point:
 
 def grid_analysis(cells: Dict[Point, dict], w_grid: Sequence[float],
                   proxy: Sequence[Sequence[float]]) -> dict:
-    """The proxy against the measured grid of one seed and one mismatch.
+    """The proxy of one search against the measured grid of one seed:
+    :func:`choice_analysis` with the proxy read at each cell
+    (:func:`proxy_at`)."""
+    return choice_analysis(
+        cells, {p: proxy_at(w_grid, proxy, p[0], p[1])
+                for p in cells})
+
+
+def validation_analysis(cells: Dict[Point, dict]) -> Optional[dict]:
+    """The validation-set choice as a rival "proxy": :func:`choice_analysis`
+    with each cell's refined validation top-1 error as its score (None
+    unless every cell has one)."""
+    scores = {
+        p: 100.0 - c['val_metrics']['top1']
+        for p, c in cells.items() if 'top1' in c.get('val_metrics', {})
+    }
+    if not cells or len(scores) < len(cells):
+        return None
+    return choice_analysis(cells, scores)
+
+
+def choice_analysis(cells: Dict[Point, dict],
+                    score: Dict[Point, float]) -> dict:
+    """A way of choosing a cell (lowest ``score``) against the measured
+    grid of one seed.
 
     Args:
         cells: ``{(C, w_A): grid result}`` (``metrics``,
             ``assembled_metrics``, ``val_metrics``).
-        w_grid, proxy: The search's grid.
+        score: ``{(C, w_A): value}`` for every cell, lower is better: a
+            search's proxy, or the validation error.
 
     Returns:
-        dict: Spearman of the proxy against the refined model's top-1
+        dict: Spearman of the score against the refined model's top-1
         error and against the assembled (factorized) model's test NLL, over
-        the grid and within each depth; the cells chosen by the proxy, by
-        validation top-1 and by test top-1 (the oracle), with their test
-        error and the proxy's regret.
+        the grid and within each depth; the cells chosen by the score
+        (``proxy_choice``), by validation top-1 and by test top-1 (the
+        oracle), with their test error and the score's regret.
     """
     points = sorted(cells)
     err = {p: 100.0 - cells[p]['metrics']['top1'] for p in points}
@@ -206,7 +234,7 @@ def grid_analysis(cells: Dict[Point, dict], w_grid: Sequence[float],
         p: 100.0 - cells[p]['val_metrics']['top1']
         for p in points if 'top1' in cells[p].get('val_metrics', {})
     }
-    prox = {p: proxy_at(w_grid, proxy, p[0], p[1]) for p in points}
+    prox = {p: float(score[p]) for p in points}
     have_nll = [p for p in points if nll[p] is not None]
     pick = argmin_point(prox)
     best = argmin_point(err)
@@ -362,6 +390,11 @@ def ablation_summary(runs: Dict[str, Dict[Optional[int], dict]],
                 search['chosen']['C'], search['chosen']['w_A']
             ]
             entry['analysis'][mismatch] = analysis
+        if len(cells) >= 3:
+            validation = validation_analysis(cells)
+            if validation is not None:
+                validation['search_choice'] = validation['proxy_choice']
+                entry['analysis'][VALIDATION_VARIANT] = validation
         out[str(seed)] = entry
     return out
 
@@ -427,9 +460,9 @@ def markdown_ablation(summary: dict) -> str:
                 t, v = item['test'], item['val']
                 lines.append(
                     f'| {item["w_A"]:.2f} | ' + ' | '.join(
-                        _fmt(t.get(k)) for k in ('top1', 'many', 'medium',
+                        format_number(t.get(k)) for k in ('top1', 'many', 'medium',
                                                  'few')) +
-                    f' | {_fmt(t.get("nll"), 3)} | {_fmt(v.get("top1"))} |')
+                    f' | {format_number(t.get("nll"), 3)} | {format_number(v.get("top1"))} |')
             lines.append('')
         if entry['analysis']:
             lines += [
@@ -445,8 +478,8 @@ def markdown_ablation(summary: dict) -> str:
                        if 'val_choice' in a else '-')
                 lines.append(
                     f'| {mismatch} | {a["n_cells"]} | '
-                    f'{_fmt(a["spearman_proxy_nll"], 2)} | '
-                    f'{_fmt(a["spearman_proxy_error"], 2)} | '
+                    f'{format_number(a["spearman_proxy_nll"], 2)} | '
+                    f'{format_number(a["spearman_proxy_error"], 2)} | '
                     f'({a["proxy_choice"][0]}, {a["proxy_choice"][1]:.2f}) '
                     f'({a["proxy_choice_error"]:.1f}) | '
                     f'{a["proxy_regret"]:.2f} | {val} | '
@@ -474,8 +507,8 @@ def markdown_within_depth(seed: str, analysis: Dict[str, dict]) -> List[str]:
     ]
     for mismatch, a in analysis.items():
         lines.append(f'| {mismatch} | ' + ' | '.join(
-            f'{_fmt(a["within_C_proxy_nll"].get(c), 2)} / '
-            f'{_fmt(a["within_C_proxy_error"].get(c), 2)}'
+            f'{format_number(a["within_C_proxy_nll"].get(c), 2)} / '
+            f'{format_number(a["within_C_proxy_error"].get(c), 2)}'
             for c in depths) + ' |')
     return lines + ['']
 
@@ -492,12 +525,12 @@ def markdown_grid_cells(seed: str, analysis: Dict[str, dict]) -> List[str]:
     lines = [
         f'Seed {seed}: the grid cell by cell', '',
         '| C | w_A | top-1 error (refined) | test NLL (assembled) | ' +
-        ' | '.join(f'proxy ({m})' for m in names) + ' |',
+        ' | '.join(score_label(m) for m in names) + ' |',
         '|---|---|---|---|' + '---|' * len(names)
     ]
     for (c, w), (err, nll, *prox) in sorted(rows.items()):
-        lines.append(f'| {c} | {w:.2f} | {_fmt(err, 2)} | {_fmt(nll, 3)} | ' +
-                     ' | '.join(_fmt(p, 2) for p in prox) + ' |')
+        lines.append(f'| {c} | {w:.2f} | {format_number(err, 2)} | {format_number(nll, 3)} | ' +
+                     ' | '.join(_fmt_sig(p) for p in prox) + ' |')
     return lines + ['']
 
 
@@ -547,7 +580,23 @@ def markdown_layer_mismatch(osdtw: Dict[Optional[int], dict],
     return '\n'.join(lines)
 
 
-def _fmt(value, digits: int = 1) -> str:
+def score_label(name: str) -> str:
+    """A column or panel title for an analysis key: ``proxy (<name>)``, or
+    the validation error for :data:`VALIDATION_VARIANT`."""
+    if name == VALIDATION_VARIANT:
+        return 'validation error (%, refined)'
+    return f'proxy ({name})'
+
+
+def _fmt_sig(value, digits: int = 4) -> str:
+    """``value`` with ``digits`` significant digits (proxies span 1e-5 to
+    1e2 across variants)."""
+    if value is None or not math.isfinite(float(value)):
+        return '-'
+    return f'{float(value):.{digits}g}'
+
+
+def format_number(value, digits: int = 1) -> str:
     if value is None or not math.isfinite(float(value)):
         return '-'
     return f'{float(value):.{digits}f}'
