@@ -31,6 +31,8 @@ SLOW = (
     'test_engine/test_runner/test_quiet_console_runner.py',
     'test_engine/test_runner/test_stage_runner.py',
     'test_engine/test_runner/test_work_dir.py::test_a_killed_holders_lock',
+    'test_models/test_classifiers/test_ensemble.py::test_test_tool_',
+    'test_models/test_classifiers/test_ensemble.py::test_the_join_tool_',
     'test_models/test_more/test_more_train_test.py',
     'test_models/test_more/test_more_configs.py',
     'test_osdtw/test_fisher/test_fisher_distributed.py',
