@@ -83,3 +83,17 @@ def test_loss_step_trains_on_the_loss_terms_only():
     for _ in range(5):
         training.loss_step(model, optim, inputs, targets)
     assert model.loss(inputs, targets)['loss_fit'].item() < before
+
+
+def test_paired_difference_has_a_t_interval():
+    from tools.benchmark.common.stats import (format_interval,
+                                              paired_difference)
+    d = paired_difference({0: 41.0, 1: 42.0, 2: 40.0, 5: 1.0},
+                          {0: 36.0, 1: 36.5, 2: 35.5})
+    # diffs 5.0, 5.5, 4.5: sd 0.5, t(0.975, 2) = 4.303
+    assert d['seeds'] == [0, 1, 2] and d['n'] == 3
+    assert d['mean'] == pytest.approx(5.0)
+    assert d['high'] - d['mean'] == pytest.approx(4.303 * 0.5 / 3**0.5)
+    assert format_interval(d) == '+5.0 [3.8, 6.2] (n=3)'
+    assert paired_difference({0: 1.0}, {0: 2.0}) is None
+    assert format_interval(None) == '-'
