@@ -305,3 +305,77 @@ def test_pilot_jobs_are_converged_settings(tmp_path):
                    'model.head.in_channels=128'):
         assert option in train
     assert not glob.glob(str(tmp_path / 'o' / '*'))  # nothing written
+
+
+FAKE_TOOLS = r'''
+import json, os, sys, time
+argv = sys.argv[1:]
+def option(prefix, default):
+    for arg in argv:
+        if arg.startswith(prefix):
+            return arg[len(prefix):]
+    return default
+work = argv[argv.index('--work-dir') + 1]
+os.makedirs(work, exist_ok=True)
+if argv[0] == 'tools/train.py' and argv[1].startswith('configs/mgp/'):
+    # MGP: a log folder named by its start time, then the checkpoint
+    folder = os.path.join(work, time.strftime('%Y%m%d_%H%M%S'))
+    os.makedirs(folder, exist_ok=True)
+    open(os.path.join(folder, 'run.log'), 'w').write('mgp\n')
+    epochs = option('train_cfg.max_epochs=', '200')
+    open(os.path.join(work, f'epoch_{epochs}.pth'), 'w').write('')
+elif argv[0] == 'tools/train.py':
+    ckpt = os.path.join(work, 'epoch_2.pth')
+    open(ckpt, 'w').write('')
+    open(os.path.join(work, 'last_checkpoint'), 'w').write(ckpt)
+else:  # tools/test.py: a top-1 from the patch size and the split
+    out = argv[argv.index('--out') + 1]
+    top1 = 30.0 + 10 * (option('model.backbone.patch_size=', '8') == '4')
+    top1 += 1.0 if 'val_config' in argv[1] else 0.0
+    json.dump({'lt/top1': top1}, open(out, 'w'))
+'''
+
+
+def test_run_end_to_end_with_fake_tools(tmp_path, monkeypatch):
+    """``run`` with the training and test tools replaced by a script that
+    writes what they would (no training): every job of two variants that
+    share an MGP run and a third with its own, the results and the
+    aggregate; a second ``run`` has nothing left to do."""
+    import stat
+    import sys
+    script = tmp_path / 'fake_tools.py'
+    script.write_text(FAKE_TOOLS)
+    python = tmp_path / 'python'
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} {script} "$@"\n')
+    python.chmod(python.stat().st_mode | stat.S_IEXEC)
+    settings_of = cli.settings_of
+
+    def fake_settings(variant, args):
+        s = settings_of(variant, args)
+        s.python = str(python)
+        return s
+
+    monkeypatch.setattr(cli, 'settings_of', fake_settings)
+    out, work = tmp_path / 'out', tmp_path / 'work'
+    argv = ['run', '--work-root', str(work), '--out', str(out), '--jobs',
+            '2', '--calibrate-on', 'none', '--variants', 'p8_e2', 'p8_e4',
+            'p4_m3_e2']
+    assert cli.main(argv) == 0
+    mgp_runs = sorted(os.listdir(work / 'mgp'))
+    assert mgp_runs == ['p4_d96_m3', 'p8_d96_m200']
+    assert (work / 'mgp' / 'p4_d96_m3' / 'epoch_3.pth').is_file()
+    summary = json.load(open(out / 'summary.json'))
+    records = {r['variant']: r for r in summary['variants']}
+    assert all(r['complete'] for r in records.values())
+    assert records['p4_d96_m3_e2']['methods']['la-ce'] == dict(
+        records['p4_d96_m3_e2']['methods']['la-ce'], val_top1=41.0,
+        test_top1=40.0)
+    assert summary['chosen'] == 'p4_d96_m3_e2'
+    # both variants of one MGP run read the same MGP record
+    mgp = [json.load(open(out / v / 'runs' / 'mgp.json'))
+           for v in ('p8_d96_m200_e2', 'p8_d96_m200_e4')]
+    assert mgp[0]['checkpoint'] == mgp[1]['checkpoint']
+    assert (out / 'tables.md').is_file()
+    # resumable: everything is done
+    argv[argv.index('--jobs') + 1] = '1'
+    assert cli.main(argv + ['--no-aggregate']) == 0
