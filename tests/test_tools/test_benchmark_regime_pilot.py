@@ -336,7 +336,7 @@ else:  # tools/test.py: a top-1 from the patch size and the split
 '''
 
 
-def test_run_end_to_end_with_fake_tools(tmp_path, monkeypatch):
+def test_run_end_to_end_with_fake_tools(tmp_path, monkeypatch, capsys):
     """``run`` with the training and test tools replaced by a script that
     writes what they would (no training): every job of two variants that
     share an MGP run and a third with its own, the results and the
@@ -361,6 +361,7 @@ def test_run_end_to_end_with_fake_tools(tmp_path, monkeypatch):
             '2', '--calibrate-on', 'none', '--variants', 'p8_e2', 'p8_e4',
             'p4_m3_e2']
     assert cli.main(argv) == 0
+    assert 'aggregate after' not in capsys.readouterr().out  # per job
     mgp_runs = sorted(os.listdir(work / 'mgp'))
     assert mgp_runs == ['p4_d96_m3', 'p8_d96_m200']
     assert (work / 'mgp' / 'p4_d96_m3' / 'epoch_3.pth').is_file()
@@ -376,6 +377,7 @@ def test_run_end_to_end_with_fake_tools(tmp_path, monkeypatch):
            for v in ('p8_d96_m200_e2', 'p8_d96_m200_e4')]
     assert mgp[0]['checkpoint'] == mgp[1]['checkpoint']
     assert (out / 'tables.md').is_file()
+    assert (out / 'p8_d96_m200_e4' / 'result.json').is_file()
     # resumable: everything is done
     argv[argv.index('--jobs') + 1] = '1'
     assert cli.main(argv + ['--no-aggregate']) == 0

@@ -14,7 +14,7 @@ width, MGP epochs and epochs), run under ``<work-root>/<variant>``; its
 MGP under ``<work-root>/mgp/<p_d_m>``, shared by the variants that differ
 only in fine-tuning epochs. ``run`` runs every job whose result JSON is
 missing (rerun it after an interruption: it continues), MGP runs alone on
-both threads, then aggregates. Result JSONs go to ``<out>/<variant>/runs``
+both threads, and aggregates after every finished job and at the end. Result JSONs go to ``<out>/<variant>/runs``
 (default ``docs/benchmarks/regime_pilot``; commit them as they finish),
 the aggregate to ``<out>/<variant>/result.json``, ``<out>/summary.json``
 and ``<out>/tables.md``.
@@ -24,6 +24,7 @@ import dataclasses
 import os
 import os.path as osp
 import sys
+import threading
 import time
 from typing import Dict, List, Optional, Tuple
 
@@ -208,6 +209,25 @@ def aggregate(args: argparse.Namespace) -> str:
     return body
 
 
+class PilotExecutor(Executor):
+    """The converged executor that aggregates after every finished job
+    (each variant's ``result.json`` and the tables follow the runs)."""
+
+    def __init__(self, *args, after_job=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.after_job = after_job
+        self.aggregate_lock = threading.Lock()
+
+    def run_one(self, job: Job) -> None:
+        super().run_one(job)
+        if self.after_job is not None and self.state.get(job.key) == 'done':
+            with self.aggregate_lock:
+                try:
+                    self.after_job()
+                except Exception as err:  # the runs go on
+                    self.log(f'aggregate after {job.key} failed: {err}')
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     os.chdir(REPO)
@@ -230,13 +250,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         dict(argv=sys.argv, started=time.strftime('%Y-%m-%d %H:%M:%S')),
         osp.join(args.out, 'last_run.json'))
     root = osp.abspath(args.work_root)
-    code = Executor(
+    code = PilotExecutor(
         jobs,
         result_path,
         osp.join(root, 'logs'),
         args.jobs, {},
         cwd=REPO,
-        slots_file=osp.join(root, 'jobs')).run()
+        slots_file=osp.join(root, 'jobs'),
+        after_job=(lambda: aggregate(args)) if args.aggregate else None).run()
     if args.aggregate:
         print(aggregate(args))
     return code
