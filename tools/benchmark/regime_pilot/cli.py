@@ -14,9 +14,10 @@ width, MGP epochs and epochs), run under ``<work-root>/<variant>``; its
 MGP under ``<work-root>/mgp/<p_d_m>``, shared by the variants that differ
 only in fine-tuning epochs. ``run`` runs every job whose result JSON is
 missing (rerun it after an interruption: it continues), MGP runs alone on
-both threads, and aggregates after every finished job and at the end. Result JSONs go to ``<out>/<variant>/runs``
-(default ``docs/benchmarks/regime_pilot``; commit them as they finish),
-the aggregate to ``<out>/<variant>/result.json``, ``<out>/summary.json``
+both threads; it aggregates after every finished job and at the end.
+Result JSONs go to ``<out>/<variant>/runs`` (default
+``docs/benchmarks/regime_pilot``; commit them as they finish), the
+aggregate to ``<out>/<variant>/result.json``, ``<out>/summary.json``
 and ``<out>/tables.md``.
 """
 import argparse
@@ -60,7 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description='The regime pilot of the converged CIFAR-10-LT '
         'benchmark (issue 18): Bal-BCE and LA-CE in each candidate regime, '
-        'chosen on validation top-1 within the protocol budget')
+        'chosen on validation top-1 within the protocol budget',
+        epilog='Rule: the chosen regime is the finished variant with the '
+        'highest mean validation top-1 of Bal-BCE and LA-CE among those '
+        'whose estimated wall time of the whole protocol (3 seeds of the '
+        'main table, one w_A sweep and grid, MGP once, 2 jobs; from the '
+        'measured throughput) is at most --budget-h (15 h); test top-1 is '
+        'reported, never used. See docs/benchmarks/regime_pilot.md.')
     sub = parser.add_subparsers(dest='command', required=True)
     for name in ('run', 'aggregate', 'list'):
         p = sub.add_parser(name)
