@@ -41,6 +41,9 @@ import torch
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO not in sys.path:  # run as a file: the repository's packages first
     sys.path.insert(0, REPO)
+from tools.benchmark.common import plan  # noqa: E402
+from tools.benchmark.common.plan import (UnitCosts,  # noqa: E402
+                                         fisher_seconds)
 from tools.benchmark.common.timing import (interleaved,  # noqa: E402
                                            machine_info)
 
@@ -198,36 +201,28 @@ def measure(fns: Dict[str, Callable[[], None]], sizes: Dict[str, int],
 def plan_seconds(rates: Dict[str, float], epochs: int, mgp_epochs: int,
                  seeds: int, jobs: int, threads_speedup: float,
                  data_share: float, fisher_samples: int) -> Dict[str, float]:
-    """Estimated wall seconds of each part of the benchmark.
+    """Estimated wall seconds of each part of the benchmark
+    (:func:`tools.benchmark.common.plan.plan_seconds`), from the measured
+    rates.
 
     A training epoch costs ``TRAIN_SIZE / rate`` model seconds, divided by
-    ``1 - data_share`` for the data path, plus a test pass. Refinement
-    trains the decoders with the encoder frozen: counted as a full epoch
-    (an upper bound). The Fisher passes cost about three backward passes
-    per image (two task passes, the cross pass twice the work).
+    ``1 - data_share`` for the data path, plus a test pass. The Fisher
+    passes cost about three backward passes per image (two task passes,
+    the cross pass twice the work).
     """
     test = TEST_SIZE / rates['infer']
 
     def epoch(rate: float) -> float:
         return TRAIN_SIZE / rate / (1.0 - data_share) + test
 
-    ft, more = epoch(rates['ft']), epoch(rates['more'])
-    refine_epochs = max(1, round(epochs * 0.3))
-    fisher = 4 * 3 * fisher_samples / rates['ft']
-    per_seed = dict(
-        baselines=4 * epochs * ft,
-        more=epochs * more,
-        osdtw=(3 * epochs + refine_epochs) * ft + fisher + 6 * test)
-    ablation = 5 * epochs * ft + 20 * (refine_epochs * ft + test)
-    mgp = mgp_epochs * TRAIN_SIZE / rates['mae'] / threads_speedup / (
-        1.0 - data_share)
-    single = seeds * sum(per_seed.values()) + ablation
-    return dict(
-        mgp=mgp,
-        **{k: seeds * v / jobs
-           for k, v in per_seed.items()},
-        ablation=ablation / jobs,
-        total=mgp + single / jobs)
+    costs = UnitCosts(
+        ft_epoch=epoch(rates['ft']),
+        more_epoch=epoch(rates['more']),
+        test=test,
+        fisher=fisher_seconds(fisher_samples, rates['ft']),
+        mgp=mgp_epochs * TRAIN_SIZE / rates['mae'] / threads_speedup /
+        (1.0 - data_share))
+    return plan.plan_seconds(costs, epochs, seeds, jobs)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -6,6 +6,15 @@
     python -m tools.benchmark.converged aggregate
     python -m tools.benchmark.converged run --imb-ratio 50
     python -m tools.benchmark.converged run --class-order 9,8,7,6,5,4,3,2,1,0
+    python -m tools.benchmark.converged run --patch-size 4 --embed-dims 128 \
+        --mgp-epochs 400 --epochs 40
+
+The ViT's size reaches every command of the protocol: ``--patch-size P``
+(divides 32: a (32/P)^2 token grid) and ``--embed-dims D`` (a multiple of
+32: D/32 heads of 32 dims, MLP 4D) set the backbone and head of every
+fine-tuning config (the pipeline's stages through
+``train_cfg.per_stage_cfg_options``) and MGP's backbone, decoder and head;
+``--mgp-epochs`` and ``--epochs`` set the schedules.
 
 ``run`` runs every job whose result JSON is missing (rerun it after an
 interruption: it continues), then aggregates. Runs go under
@@ -13,8 +22,10 @@ interruption: it continues), then aggregates. Runs go under
 folder), the per-run result JSONs to ``--out/runs`` (default
 ``docs/benchmarks/converged/<tag>``, to commit as they finish) and the
 aggregate next to them (``summary.json``, ``tables.md``, plots). ``<tag>``
-is ``ir<R>``, plus ``_order<...>`` for another class order and ``_e<E>``
-for other epochs.
+is ``ir<R>``, plus ``_order<...>`` for another class order, then
+``_p<P>``, ``_d<D>``, ``_m<M>`` and ``_e<E>`` for a patch size, width, MGP
+epochs and epochs that are not the default (8, 96, 200, 20), e.g.
+``ir100_p4_d128_m400_e40``.
 """
 import argparse
 import os
@@ -25,7 +36,8 @@ from typing import List, Optional
 
 from mmpretrain_osdtw.utils import atomic_json_dump, atomic_write_text
 from .execute import Executor, pending_jobs
-from .jobs import (METHODS, MISMATCHES, NUM_LAYERS, OSDTW_LABEL,
+from .jobs import (DEFAULT_EMBED_DIMS, DEFAULT_PATCH_SIZE, HEAD_DIMS,
+                   IMG_SIZE, METHODS, MISMATCHES, NUM_LAYERS, OSDTW_LABEL,
                    DISPLACEMENT_SEARCH, PIPELINE_MISMATCH,
                    SGD_NOISE_SEARCH, SGD_SEARCHES, Job,
                    Protocol, Settings, check_names_unique)
@@ -40,6 +52,7 @@ from .variants import (cell_spread, choosing_costs, evaluate_variants,
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 DEFAULT_EPOCHS = 20
+DEFAULT_MGP_EPOCHS = 200
 
 
 def parse_class_order(text: Optional[str]) -> Optional[List[int]]:
@@ -59,16 +72,45 @@ def parse_class_order(text: Optional[str]) -> Optional[List[int]]:
     return order
 
 
-def tag_of(imb_ratio: int, class_order: Optional[List[int]],
-           epochs: int) -> str:
+def tag_of(imb_ratio: int,
+           class_order: Optional[List[int]],
+           epochs: int,
+           patch_size: int = DEFAULT_PATCH_SIZE,
+           embed_dims: int = DEFAULT_EMBED_DIMS,
+           mgp_epochs: int = DEFAULT_MGP_EPOCHS) -> str:
     """The folder name of a setting, e.g. ``ir100``, ``ir50_order9876543210``,
-    ``ir100_e2``."""
+    ``ir100_e2``, ``ir100_p4_d128_m400_e40`` (a part only for a value that
+    is not the default).
+
+    Example:
+        >>> tag_of(100, None, 40, patch_size=4, mgp_epochs=400)
+        'ir100_p4_m400_e40'
+    """
     tag = f'ir{imb_ratio}'
     if class_order is not None:
         tag += '_order' + ''.join(str(c) for c in class_order)
+    if patch_size != DEFAULT_PATCH_SIZE:
+        tag += f'_p{patch_size}'
+    if embed_dims != DEFAULT_EMBED_DIMS:
+        tag += f'_d{embed_dims}'
+    if mgp_epochs != DEFAULT_MGP_EPOCHS:
+        tag += f'_m{mgp_epochs}'
     if epochs != DEFAULT_EPOCHS:
         tag += f'_e{epochs}'
     return tag
+
+
+def check_vit_size(patch_size: int, embed_dims: int) -> Optional[str]:
+    """Why a ViT size is not one the configs can take (None if it is):
+    the patch must divide the 32 px image, the width must be a multiple of
+    the 32-dim attention head."""
+    if patch_size < 1 or IMG_SIZE % patch_size:
+        return (f'--patch-size must divide {IMG_SIZE} (the image size), '
+                f'got {patch_size}')
+    if embed_dims < HEAD_DIMS or embed_dims % HEAD_DIMS:
+        return (f'--embed-dims must be a positive multiple of {HEAD_DIMS} '
+                f'(heads of {HEAD_DIMS} dims), got {embed_dims}')
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,7 +138,23 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help='decoder refinement epochs (default 30 %% of --epochs, '
             'at least 1: 6 for 20)')
-        p.add_argument('--mgp-epochs', type=int, default=200)
+        p.add_argument(
+            '--mgp-epochs',
+            type=int,
+            default=DEFAULT_MGP_EPOCHS,
+            help='MGP epochs (default 200)')
+        p.add_argument(
+            '--patch-size',
+            type=int,
+            default=DEFAULT_PATCH_SIZE,
+            help='ViT patch size, MGP and fine-tuning (default 8: 16 tokens '
+            'at 32 px; 4: 64 tokens); must divide 32')
+        p.add_argument(
+            '--embed-dims',
+            type=int,
+            default=DEFAULT_EMBED_DIMS,
+            help='ViT width, MGP and fine-tuning (default 96); a multiple of '
+            '32 (dims/32 heads, MLP 4 x dims)')
         p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
         p.add_argument(
             '--ablation-seeds',
@@ -146,6 +204,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.epochs < 2:
         parser.error('--epochs must be >= 2 (one warm-up epoch, then the '
                      'cosine schedule)')
+    if args.mgp_epochs < 1:
+        parser.error(f'--mgp-epochs must be >= 1, got {args.mgp_epochs}')
+    bad_size = check_vit_size(args.patch_size, args.embed_dims)
+    if bad_size:
+        parser.error(bad_size)
     if args.refine_epochs is None:
         args.refine_epochs = max(1, round(0.3 * args.epochs))
     bad = [c for c in args.depths if not 0 <= c <= NUM_LAYERS]
@@ -153,7 +216,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error(f'--depths {bad[0]} is outside 0..{NUM_LAYERS}')
     if args.ablation_seeds is None:
         args.ablation_seeds = args.seeds[:1]
-    tag = tag_of(args.imb_ratio, args.class_order, args.epochs)
+    tag = tag_of(args.imb_ratio, args.class_order, args.epochs,
+                 args.patch_size, args.embed_dims, args.mgp_epochs)
     if args.work_root is None:
         args.work_root = osp.join('work_dirs', 'converged', tag)
     if args.out is None:
@@ -174,7 +238,30 @@ def settings_of(args: argparse.Namespace) -> Settings:
         mgp_epochs=args.mgp_epochs,
         weights=list(args.weights),
         depths=list(args.depths),
-        methods=list(args.methods))
+        methods=list(args.methods),
+        patch_size=args.patch_size,
+        embed_dims=args.embed_dims)
+
+
+def vit_size(settings: Settings) -> dict:
+    """The ViT's patch size and width, those that are not the default (the
+    default setting's summary stays as it was)."""
+    out = {}
+    if settings.patch_size != DEFAULT_PATCH_SIZE:
+        out['patch_size'] = settings.patch_size
+    if settings.embed_dims != DEFAULT_EMBED_DIMS:
+        out['embed_dims'] = settings.embed_dims
+    return out
+
+
+def vit_text(settings: Settings) -> str:
+    """``', ViT patch 4, 128 dims'`` for a ViT that is not the default
+    (else empty)."""
+    size = vit_size(settings)
+    if not size:
+        return ''
+    return (f', ViT patch {settings.patch_size}, {settings.embed_dims} dims, '
+            f'MGP {settings.mgp_epochs} epochs')
 
 
 def aggregate(settings: Settings, expected_seeds: int) -> str:
@@ -201,7 +288,8 @@ def aggregate(settings: Settings, expected_seeds: int) -> str:
     text = [
         f'# Converged CIFAR-10-LT benchmark: IR {settings.imb_ratio}, class '
         f'order {settings.class_order or "label order"}, {settings.epochs} '
-        f'epochs per training run ({settings.refine_epochs} refinement)', '',
+        f'epochs per training run ({settings.refine_epochs} refinement)' +
+        vit_text(settings), '',
         'Test set (balanced, 10,000 images), %; mean ± std over seeds. '
         '"val top-1": the validation set (100 left-out training images per '
         'class; class 0 has none at IR 100). Test NLL: nats per image, see '
@@ -264,7 +352,8 @@ def aggregate(settings: Settings, expected_seeds: int) -> str:
                 class_order=settings.class_order,
                 epochs=settings.epochs,
                 refine_epochs=settings.refine_epochs,
-                mgp_epochs=settings.mgp_epochs),
+                mgp_epochs=settings.mgp_epochs,
+                **vit_size(settings)),
             main=[
                 dict(
                     name=r['name'],

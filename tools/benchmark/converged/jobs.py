@@ -26,7 +26,9 @@ Jobs (``name``; per seed unless said otherwise):
   model's NLL), refined, tested, and the refined model on validation.
 
 Every command gets the setting as ``--cfg-options`` of its benchmark config
-(:meth:`Settings.cfg_options`); a validation-set test runs a config written
+(:meth:`Settings.cfg_options`; the ViT's patch size and width, when not the
+default 8 and 96, also reach MGP: :meth:`Settings.mgp_model_options`); a
+validation-set test runs a config written
 beside the run that puts ``_heldout.py``'s dataset in place of the test set
 (:meth:`Protocol.heldout_config`).
 """
@@ -69,6 +71,14 @@ SGD_NOISE_SEARCH = SGD_SEARCHES['asymptotic']
 #: task model's squared move from the MGP checkpoint; proxy.md section 8).
 DISPLACEMENT_SEARCH = 'search_displacement'
 NUM_LAYERS = 6  # L of the benchmark ViT
+#: The benchmark ViT's patch size and width as its configs hold them (the
+#: driver's ``--patch-size`` / ``--embed-dims`` give other values to every
+#: command; these give no option, so the commands stay as they were).
+DEFAULT_PATCH_SIZE = 8
+DEFAULT_EMBED_DIMS = 96
+#: Attention head width of the benchmark ViTs: ``num_heads = dims // 32``.
+HEAD_DIMS = 32
+IMG_SIZE = 32
 #: Benchmark configs whose setting sits at other keys: stage 1 wraps the
 #: long-tailed training set in ``HeadTailSplit``, the refinement trains
 #: ``refine_epochs``, the from-scratch run has no MGP initialisation.
@@ -173,6 +183,13 @@ class Settings:
         methods (list[str]): Fine-tuned methods (keys of :data:`METHODS`)
             plus ``'osdtw'``.
         python (str): The interpreter of the subprocesses.
+        patch_size (int): Patch size of the ViT (MGP and fine-tuning); must
+            divide the 32 px image.
+        embed_dims (int): Width of the ViT (a multiple of 32: ``dims // 32``
+            heads of 32 dims, MLP ``4 * dims``).
+        mgp_root (str, optional): The MGP work dir (default
+            ``<work_root>/mgp``): settings that differ only in fine-tuning
+            share one MGP run (the regime pilot).
     """
     work_root: str
     out_dir: str
@@ -189,9 +206,14 @@ class Settings:
     methods: List[str] = field(
         default_factory=lambda: list(METHODS) + ['osdtw'])
     python: str = sys.executable
+    patch_size: int = DEFAULT_PATCH_SIZE
+    embed_dims: int = DEFAULT_EMBED_DIMS
+    mgp_root: Optional[str] = None
 
     @property
     def mgp_dir(self) -> str:
+        if self.mgp_root is not None:
+            return osp.abspath(self.mgp_root)
         return osp.abspath(osp.join(self.work_root, 'mgp'))
 
     @property
@@ -202,8 +224,10 @@ class Settings:
         """The ``--cfg-options`` that give a benchmark config (a file name
         in :data:`CFG_DIR`) this setting: its epochs, the training set's
         imbalance ratio and class order, the MGP checkpoint its backbone
-        starts from. Every command of the config gets them, tests
-        included (the test's class counts come from the training set).
+        starts from, the ViT's patch size and width when they are not the
+        configs' (:meth:`model_options`). Every command of the config gets
+        them, tests included (the test's class counts come from the
+        training set).
 
         Example:
             >>> s = Settings('work', 'out', class_order=[1, 0])
@@ -222,6 +246,55 @@ class Settings:
         if config != SCRATCH_CONFIG:
             options.append('model.backbone.init_cfg.checkpoint='
                            f'{self.mgp_checkpoint}')
+        return options + self.model_options()
+
+    def vit_arch_options(self, backbone: str) -> List[str]:
+        """The patch size and width of the ViT at the key ``backbone``
+        (``model.backbone``), only those that are not the default."""
+        options = []
+        if self.patch_size != DEFAULT_PATCH_SIZE:
+            options.append(f'{backbone}.patch_size={self.patch_size}')
+        if self.embed_dims != DEFAULT_EMBED_DIMS:
+            dims = self.embed_dims
+            options += [
+                f'{backbone}.arch.embed_dims={dims}',
+                f'{backbone}.arch.num_heads={dims // HEAD_DIMS}',
+                f'{backbone}.arch.feedforward_channels={4 * dims}'
+            ]
+        return options
+
+    def model_options(self) -> List[str]:
+        """The ViT's patch size and width in a fine-tuning config (every
+        benchmark config: ``ImageClassifier``, ``MOREClassifier`` and
+        ``DualDecoderClassifier`` take them from the backbone and the head
+        alone): the backbone's ``patch_size`` and ``arch``, the head's
+        ``in_channels``. Empty for the default ViT.
+
+        Example:
+            >>> Settings('w', 'o', patch_size=4).model_options()
+            ['model.backbone.patch_size=4']
+        """
+        options = self.vit_arch_options('model.backbone')
+        if self.embed_dims != DEFAULT_EMBED_DIMS:
+            options.append(f'model.head.in_channels={self.embed_dims}')
+        return options
+
+    def mgp_model_options(self) -> List[str]:
+        """The same ViT in the MGP config (MMPretrain's MAE): the
+        ``MAEViT`` backbone, the ``MAEPretrainDecoder`` neck (its patch
+        size, number of patches and input width; the decoder's own width
+        stays) and the ``MAEPretrainHead`` (its patch size). Empty for the
+        default ViT."""
+        options = self.vit_arch_options('model.backbone')
+        if self.patch_size != DEFAULT_PATCH_SIZE:
+            options += [
+                f'model.neck.patch_size={self.patch_size}',
+                'model.neck.num_patches='
+                f'{(IMG_SIZE // self.patch_size) ** 2}',
+                f'model.head.patch_size={self.patch_size}'
+            ]
+        if self.embed_dims != DEFAULT_EMBED_DIMS:
+            options.append(f'model.neck.embed_dim={self.embed_dims}')
         return options
 
     def dataset_options(self, dataset: str) -> List[str]:
@@ -378,6 +451,7 @@ class Protocol:
             if s.class_order is not None:
                 options.append('train_dataloader.dataset.class_order=[' +
                                ','.join(map(str, s.class_order)) + ']')
+            options += s.mgp_model_options()
             if options:
                 argv += ['--cfg-options', *options]
             return [Step('train', argv)]

@@ -1,0 +1,92 @@
+"""The converged benchmark's plan as counts of work, and its wall time from
+the cost of one unit of each.
+
+The plan (the protocol of ``docs/benchmarks/converged.md``): per seed CE,
+LA-CE, Bal-BCE, Bal-BCE from scratch (one training each), MORE + Bal-BCE,
+and the OSDTW pipeline (two stage-1 task models, stage 2, refinement, the
+Fisher passes, six test passes); once (the ablation seed), stage 2 at
+``weights`` head weights and the refinement of ``depths x weights`` grid
+cells, each tested; MGP once, alone on every thread. Every training run
+evaluates the test set after every epoch (inside its epoch's cost). The
+single-thread runs go ``jobs`` at a time.
+
+Unit costs come from model throughput on synthetic batches
+(``tools/benchmark/recipe_budget.py``) or from real runs
+(``python -m tools.benchmark.regime_pilot``).
+"""
+from dataclasses import dataclass
+from typing import Dict
+
+#: Refinement epochs per training epoch (100 : 30 in the paper).
+REFINE_SHARE = 0.3
+#: Single trainings per seed: CE, LA-CE, Bal-BCE, Bal-BCE from scratch.
+BASELINES = 4
+#: Full trainings of the pipeline: two stage-1 task models and stage 2.
+PIPELINE_TRAININGS = 3
+#: Test passes of the pipeline.
+PIPELINE_TESTS = 6
+#: The ablation: w_A values and shared depths C of the grid.
+WEIGHTS, DEPTHS = 5, 4
+
+
+def fisher_seconds(samples: int, rate: float) -> float:
+    """The pipeline's Fisher passes on ``samples`` images at ``rate``
+    training images per second: about three backward passes per image
+    (two task passes, the cross pass twice the work), four times over."""
+    return 4 * 3 * samples / rate
+
+
+def refine_epochs(epochs: int) -> int:
+    """The refinement's epochs for ``epochs`` per training run (the
+    converged driver's default)."""
+    return max(1, round(epochs * REFINE_SHARE))
+
+
+@dataclass
+class UnitCosts:
+    """Seconds of one unit of each kind of work.
+
+    Attributes:
+        ft_epoch (float): One fine-tuning epoch (its test-set monitor
+            included).
+        more_epoch (float): One MORE epoch (the same).
+        test (float): One test pass.
+        fisher (float): The pipeline's Fisher passes, all of them.
+        mgp (float): The whole MGP run (alone, on every thread).
+    """
+    ft_epoch: float
+    more_epoch: float
+    test: float
+    fisher: float
+    mgp: float
+
+
+def plan_seconds(costs: UnitCosts, epochs: int, seeds: int, jobs: int,
+                 weights: int = WEIGHTS,
+                 depths: int = DEPTHS) -> Dict[str, float]:
+    """Estimated wall seconds of each part of the plan: ``mgp``,
+    ``baselines``, ``more``, ``osdtw`` (over the seeds), ``ablation``,
+    and their ``total``. The refinement trains the decoders with the
+    encoder frozen: counted as full epochs (an upper bound).
+
+    Example:
+        >>> parts = plan_seconds(UnitCosts(10, 20, 5, 100, 1000), 20, 3, 2)
+        >>> parts['total'], parts['mgp']
+        (5135.0, 1000)
+    """
+    ft = costs.ft_epoch
+    refine = refine_epochs(epochs)
+    per_seed = dict(
+        baselines=BASELINES * epochs * ft,
+        more=epochs * costs.more_epoch,
+        osdtw=(PIPELINE_TRAININGS * epochs + refine) * ft + costs.fisher +
+        PIPELINE_TESTS * costs.test)
+    ablation = weights * epochs * ft + weights * depths * (
+        refine * ft + costs.test)
+    single = seeds * sum(per_seed.values()) + ablation
+    return dict(
+        mgp=costs.mgp,
+        **{k: seeds * v / jobs
+           for k, v in per_seed.items()},
+        ablation=ablation / jobs,
+        total=costs.mgp + single / jobs)
