@@ -119,6 +119,10 @@ def check_validation_cfg(choose: str,
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) \
                 or not 0.0 < weight < 1.0:
             _fail('weights', f'must hold numbers in (0, 1), got {weight!r}')
+    names = {f'{float(w):g}' for w in weights}
+    if len(names) < len({float(w) for w in weights}):
+        _fail('weights', f'holds weights that differ beyond 6 digits '
+              f'({weights!r}): each names a step, validation_stage2_w<w>')
     metric = settings.get('metric', DEFAULT_METRIC)
     if metric not in METRICS:
         _fail('metric', f'must be one of {tuple(METRICS)}, got {metric!r}')
