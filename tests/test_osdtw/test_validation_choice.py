@@ -41,6 +41,9 @@ def test_defaults():
     (dict(dataset=DATASET, metric='top5'),
      "train_cfg.validation.metric must be one of ('top1', "
      "'mean_class_acc', 'nll'), got 'top5'"),
+    (dict(dataset=DATASET, weights=[0.5, 0.5000000001]),
+     'train_cfg.validation.weights holds weights that differ beyond 6 '
+     'digits'),
     (dict(depths=[0]), 'train_cfg.validation.dataset is missing'),
     (dict(dataset='heldout'),
      'train_cfg.validation.dataset must be a dataset dict with a type'),
