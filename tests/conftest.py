@@ -28,6 +28,7 @@ SLOW = (
     'test_engine/test_runner/test_exact_resume.py',
     'test_engine/test_runner/test_fault_injection.py',
     'test_engine/test_runner/test_pipeline_mgp.py',
+    'test_engine/test_runner/test_pipeline_validation.py::test_e2e_',
     'test_engine/test_runner/test_quiet_console_runner.py',
     'test_engine/test_runner/test_stage_runner.py',
     'test_engine/test_runner/test_work_dir.py::test_a_killed_holders_lock',

@@ -9,7 +9,13 @@ the labels below (the benchmark driver reads its rows by the same names).
     {"chosen": {"shared_depth": C, "head_weight": w_A, "num_layers": L},
      "models": {<row label>: {<metric>: value, ...}, ...},
      "timings": {<step>: seconds, ...},
-     "stage2_mode": "truncate" | "exact"}
+     "stage2_mode": "truncate" | "exact",
+     "choice_info": {...}}     # only with train_cfg.choose='validation'
+
+``choice_info`` says how the choice was made when it was not the proxy's:
+``{"by": "validation", "metric": "top1", "score": ..., "validation": {"C",
+"w_A"}, "proxy": {"C", "w_A"}, "override": {"shared_depth", "head_weight"},
+"cells": n}`` (the proxy's choice is a diagnostic there).
 
 ``timings`` holds every finished step's seconds and, last, the test step's
 own seconds until the report was written (the report is written inside
@@ -57,11 +63,30 @@ ROW_MEANINGS = {
 }
 
 
+def choice_line(info: Mapping[str, object]) -> str:
+    """One line of ``report.md``: how the choice was made (see
+    ``choice_info`` in the module doc)."""
+    val, proxy = info['validation'], info['proxy']
+    line = (f'Chosen on the validation split: C = {val["C"]}, w_A = '
+            f'{val["w_A"]:.2f} had the best validation {info["metric"]} '
+            f'({info["score"]:.4g}) of {info["cells"]} (C, w_A) cells; '
+            f'the proxy (a diagnostic) chose C = {proxy["C"]}, w_A = '
+            f'{proxy["w_A"]:.2f}.')
+    override = {k: v for k, v in (info.get('override') or {}).items()
+                if v is not None}
+    if override:
+        line += ' Overridden by ' + ', '.join(
+            f'train_cfg.{k}={v}' for k, v in override.items()) + '.'
+    return line
+
+
 def report_markdown(rows: Mapping[str, Mapping[str, object]],
                     chosen: Mapping[str, object],
                     stage2_mode: str,
                     timings: Mapping[str, float],
-                    running: Optional[str] = None) -> str:
+                    running: Optional[str] = None,
+                    choice_info: Optional[Mapping[str, object]] = None
+                    ) -> str:
     """The text of ``report.md``.
 
     Args:
@@ -71,6 +96,8 @@ def report_markdown(rows: Mapping[str, Mapping[str, object]],
         timings (Mapping): ``{step: seconds}``.
         running (str, optional): The step that writes the report; its row
             is labelled ``<step> (so far)``.
+        choice_info (Mapping, optional): How the choice was made, when not
+            by the proxy (a line under the chosen pair).
 
     Returns:
         str: Markdown, ending with a newline.
@@ -80,8 +107,11 @@ def report_markdown(rows: Mapping[str, Mapping[str, object]],
         '# OSDTW pipeline report', '',
         f'Chosen shared depth C = {chosen["shared_depth"]}, head weight '
         f'w_A = {chosen["head_weight"]:.2f} (stage 2 mode: '
-        f'{stage2_mode}).', '', table, ''
+        f'{stage2_mode}).', ''
     ]
+    if choice_info:
+        lines += [choice_line(choice_info), '']
+    lines += [table, '']
     lines += [f'- {label}: {ROW_MEANINGS[label]}' for label in rows
               if label in ROW_MEANINGS]
     lines += ['', '| step | seconds |', '|---|---|']
@@ -97,7 +127,9 @@ def write_pipeline_report(out_dir: str,
                           chosen: Dict[str, object],
                           stage2_mode: str,
                           timings: Dict[str, float],
-                          running: Optional[str] = None) -> Dict[str, str]:
+                          running: Optional[str] = None,
+                          choice_info: Optional[dict] = None
+                          ) -> Dict[str, str]:
     """Write ``report.json`` and ``report.md`` into ``out_dir`` (rank 0,
     atomically).
 
@@ -110,6 +142,8 @@ def write_pipeline_report(out_dir: str,
             the ``running`` one so far.
         running (str, optional): The step that writes the report (the test
             step).
+        choice_info (dict, optional): How the choice was made, when not by
+            the proxy (``report.json``'s ``choice_info``).
 
     Returns:
         dict: ``{'json': path, 'markdown': path}``.
@@ -117,14 +151,16 @@ def write_pipeline_report(out_dir: str,
     out_json = osp.join(out_dir, REPORT_JSON)
     out_md = osp.join(out_dir, REPORT_MD)
     if is_main_process():
-        atomic_json_dump(
-            dict(
-                chosen=chosen,
-                models=rows,
-                timings=timings,
-                stage2_mode=stage2_mode), out_json)
+        report = dict(
+            chosen=chosen,
+            models=rows,
+            timings=timings,
+            stage2_mode=stage2_mode)
+        if choice_info:
+            report['choice_info'] = choice_info
+        atomic_json_dump(report, out_json)
         atomic_write_text(
-            report_markdown(rows, chosen, stage2_mode, timings, running),
-            out_md)
+            report_markdown(rows, chosen, stage2_mode, timings, running,
+                            choice_info), out_md)
     barrier()
     return dict(json=out_json, markdown=out_md)

@@ -8,6 +8,9 @@ ways, both in this module:
   ``chosen`` ``C``/``w_A`` and the ViT's ``L``) and applies the user's
   override (``train_cfg.shared_depth`` / ``train_cfg.head_weight`` of the
   pipeline config, checked first by :func:`check_override`);
+- :meth:`TaskPairChoice.from_validation` reads ``validation_choice.json``
+  (``train_cfg.choose='validation'``: the best cell on the held-out split,
+  :mod:`.validation_choice`) and applies the same override;
 - the constructor, for a choice made by hand.
 
 :meth:`TaskPairChoice.model_overrides` is the one mapping to the config
@@ -56,9 +59,11 @@ class TaskPairChoice:
         shared_depth (int): ``C``, the encoder blocks the tasks share.
         head_weight (float): ``w_A``, the head task's loss weight.
         num_layers (int): ``L``, the blocks of the ViT.
-        searched (dict, optional): The search's own ``{'C', 'w_A'}`` when
-            an override replaced it (for the log; not part of the value's
-            equality or :meth:`to_dict`).
+        searched (dict, optional): The search's (or the validation
+            split's) own ``{'C', 'w_A'}`` (for the log; not part of the
+            value's equality or :meth:`to_dict`).
+        source (str): What made the choice: ``'search'`` (the proxy) or
+            ``'validation'`` (for the log, like ``searched``).
 
     Example:
         >>> choice = TaskPairChoice(shared_depth=2, head_weight=0.7,
@@ -73,6 +78,7 @@ class TaskPairChoice:
     head_weight: float
     num_layers: int
     searched: Optional[dict] = field(default=None, compare=False)
+    source: str = field(default='search', compare=False)
 
     @classmethod
     def from_search(cls,
@@ -109,6 +115,34 @@ class TaskPairChoice:
             head_weight=float(weight),
             num_layers=int(num_layers),
             searched=dict(C=chosen['C'], w_A=chosen['w_A']))
+
+    @classmethod
+    def from_validation(cls,
+                        choice_json: str,
+                        shared_depth: Optional[int] = None,
+                        head_weight: Optional[float] = None
+                        ) -> 'TaskPairChoice':
+        """The validation split's choice in ``choice_json``
+        (``validation_choice.json``), with the user's override, as
+        :meth:`from_search` applies it."""
+        check_override(shared_depth, head_weight)
+        with naming_file(choice_json,
+                         'validation result (validation_choice.json)'):
+            with open(choice_json, encoding='utf-8') as f:
+                result = json.load(f)
+            chosen, num_layers = result['chosen'], result['L']
+        depth = chosen['C'] if shared_depth is None else shared_depth
+        if depth > num_layers:
+            raise ValueError(
+                f'train_cfg.shared_depth={depth} is outside 0..{num_layers}'
+                f' (the ViT of {choice_json} has {num_layers} blocks)')
+        weight = chosen['w_A'] if head_weight is None else head_weight
+        return cls(
+            shared_depth=int(depth),
+            head_weight=float(weight),
+            num_layers=int(num_layers),
+            searched=dict(C=chosen['C'], w_A=chosen['w_A']),
+            source='validation')
 
     def stage2_depth(self, mode: str) -> int:
         """The ``shared_depth`` stage 2 trains with in ``mode`` (one of
@@ -151,5 +185,5 @@ class TaskPairChoice:
         used = f'using C={self.shared_depth}, w_A={self.head_weight}'
         if self.searched is None:
             return used
-        return (f'search chose C={self.searched["C"]}, '
+        return (f'{self.source} chose C={self.searched["C"]}, '
                 f'w_A={self.searched["w_A"]}; {used}')

@@ -52,3 +52,25 @@ def test_the_test_steps_time_so_far_is_labelled(tmp_path):
     assert json.loads(open(paths['json']).read())['timings'] == timings
     text = open(paths['markdown']).read()
     assert text.endswith('| stage1_head | 1.5 |\n| test (so far) | 2.5 |\n')
+
+
+def test_a_validation_choice_is_reported(tmp_path):
+    """train_cfg.choose='validation': report.json says how the choice was
+    made, report.md in one line; without it the report is as before."""
+    info = dict(by='validation', metric='top1', score=81.25,
+                validation=dict(C=2, w_A=0.7), proxy=dict(C=4, w_A=0.43),
+                override=dict(shared_depth=None, head_weight=None), cells=9)
+    chosen = dict(shared_depth=2, head_weight=0.7, num_layers=4)
+    paths = write_pipeline_report(str(tmp_path), {}, chosen, 'truncate',
+                                  {'validation': 2.0}, choice_info=info)
+    report = json.loads(open(paths['json']).read())
+    assert report['choice_info'] == info
+    text = open(paths['markdown']).read()
+    assert ('Chosen on the validation split: C = 2, w_A = 0.70 had the best '
+            'validation top1 (81.25) of 9 (C, w_A) cells; the proxy (a '
+            'diagnostic) chose C = 4, w_A = 0.43.\n') in text
+    info['override']['shared_depth'] = 1
+    write_pipeline_report(str(tmp_path), {}, chosen, 'truncate', {},
+                          choice_info=info)
+    assert 'Overridden by train_cfg.shared_depth=1.' in open(
+        paths['markdown']).read()

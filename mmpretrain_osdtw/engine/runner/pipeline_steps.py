@@ -9,10 +9,17 @@ does its ``work`` (:meth:`PipelineStep.work`, returning
 (:class:`~.stage_runner.StageRunner`) loops over :data:`STEPS` and gives
 each step itself (the settings and the stage-config helpers) and the
 finished earlier steps' records (``done``: ``{step: done.json content}``).
+
+A step may stand for several (:meth:`PipelineStep.instances`): with
+``train_cfg.choose='validation'``, :class:`ValidationStage2Step` is one
+step ``validation_stage2_w<w>`` per weight of ``train_cfg.validation``.
 """
+import copy
+import json
+import os
 import os.path as osp
 import time
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from mmengine.dist import barrier, is_main_process
 
@@ -29,6 +36,11 @@ from mmpretrain_osdtw.osdtw.fisher import (cross_fisher_from_configs,
                                            task_fisher_from_config)
 from mmpretrain_osdtw.osdtw.sgd_noise import (add_displacement_noise,
                                               add_sgd_noise)
+from mmpretrain_osdtw.osdtw.validation_choice import (choice_result,
+                                                      closest_to_half,
+                                                      grid_cells, metric_key,
+                                                      plot_validation_heatmap)
+from mmpretrain_osdtw.utils import InputError, atomic_json_dump
 
 TASKS = ('head', 'tail')
 Done = Dict[str, dict]
@@ -50,6 +62,11 @@ class PipelineStep:
 
     def enabled(self, runner) -> bool:
         return not self.optional or self.config in runner.configs
+
+    def instances(self, runner) -> Tuple['PipelineStep', ...]:
+        """The steps this one stands for in ``runner``'s pipeline: itself
+        when :meth:`enabled`."""
+        return (self, ) if self.enabled(runner) else ()
 
     def configs(self, runner) -> Tuple[str, ...]:
         """The stage configs whose content keys :meth:`key` holds."""
@@ -301,7 +318,225 @@ class SearchStep(PipelineStep):
         return dict(artifacts=dict(search=out_json, heatmap=out_png))
 
     def after(self, runner, done):
+        if runner.choose == 'validation':
+            proxy = runner.proxy_choice(done)
+            runner.log(f'search (a diagnostic: train_cfg.choose='
+                       f"'validation') chose C={proxy.shared_depth}, "
+                       f'w_A={proxy.head_weight}; the choice is made on the '
+                       'validation split')
+            return
         runner.log(runner.choice(done).describe())
+
+
+def stage2_key(runner, depth: int, weight: float) -> dict:
+    """The key of a stage-2 training at ``shared_depth=depth``,
+    ``head_weight=weight`` in ``runner.stage2_mode`` (the same for
+    :class:`Stage2Step` and :class:`ValidationStage2Step`: equal keys, one
+    model)."""
+    return dict(mode=runner.stage2_mode,
+                shared_depth=depth,
+                head_weight=weight,
+                stage2=runner.configs.key('stage2'),
+                **runner.init_key())
+
+
+class ValidationStage2Step(PipelineStep):
+    """``train_cfg.choose='validation'``: the stage-2 joint model at one
+    ``w_A`` of ``train_cfg.validation.weights`` (``truncate``: the whole
+    body shared), one step ``validation_stage2_w<w>`` per weight. Its key
+    is :class:`Stage2Step`'s at that weight, so stage 2 reuses the model
+    at the chosen weight instead of training it again."""
+    name = 'validation_stage2'
+    config = 'stage2'
+    prefix = 'validation_stage2_w'
+
+    def __init__(self, weight: Optional[float] = None) -> None:
+        self.weight = weight
+        if weight is not None:
+            self.name = f'{self.prefix}{weight:g}'
+
+    def enabled(self, runner) -> bool:
+        return runner.choose == 'validation'
+
+    def instances(self, runner):
+        if not self.enabled(runner):
+            return ()
+        return tuple(
+            ValidationStage2Step(w) for w in runner.validation_cfg['weights'])
+
+    def key(self, runner, done):
+        return stage2_key(runner, runner.search_num_layers(done), self.weight)
+
+    def work(self, runner, done):
+        depth = runner.search_num_layers(done)
+        overrides = {
+            'model.shared_depth': depth,
+            'model.head_weight': self.weight
+        }
+        return dict(artifacts=dict(checkpoint=runner.train_stage(
+            self.config, self.name, overrides)),
+                    head_weight=self.weight)
+
+
+class ValidationStep(PipelineStep):
+    """``train_cfg.choose='validation'``: each ``(C, w_A)`` cell assembled
+    (stage 2 at ``w_A``, its first ``C`` blocks, with the stage-1 decoders;
+    ``C = 0``: the stage-1 pair, one cell) and evaluated on
+    ``train_cfg.validation.dataset``; ``validation_choice.json`` and
+    ``validation_heatmap.png``. Each cell's scores are kept in
+    ``cells/C<C>_w<w>.json`` with what they come from, so a rerun (more
+    weights, another metric) evaluates only the new cells; the assembled
+    cell checkpoints are removed once evaluated."""
+    name = 'validation'
+    config = 'assemble'
+
+    def enabled(self, runner) -> bool:
+        return runner.choose == 'validation'
+
+    def settings(self, runner, done) -> dict:
+        """``train_cfg.validation`` with the depths resolved (None: every
+        depth ``0..L``) and checked against ``L``."""
+        num_layers = runner.search_num_layers(done)
+        settings = dict(runner.validation_cfg)
+        depths = settings['depths']
+        if depths is None:
+            depths = list(range(num_layers + 1))
+        for depth in depths:
+            if depth > num_layers:
+                raise InputError(
+                    f'train_cfg.validation.depths holds {depth}, outside '
+                    f'0..{num_layers} (the ViT has {num_layers} blocks)')
+        settings['depths'] = depths
+        return settings
+
+    def stage2_steps(self, runner) -> Dict[float, str]:
+        """``{w_A: its validation_stage2 step}``."""
+        return {
+            w: f'{ValidationStage2Step.prefix}{w:g}'
+            for w in runner.validation_cfg['weights']
+        }
+
+    def key(self, runner, done):
+        return dict(
+            validation=self.settings(runner, done),
+            assemble=runner.configs.key(self.config),
+            stage1=stage1_digests(runner),
+            stage2={
+                step: runner.ledger.digest(step, 'checkpoint')
+                for step in self.stage2_steps(runner).values()
+            })
+
+    def cell_key(self, runner, depth: int, weight: Optional[float],
+                 settings: dict) -> dict:
+        """What one cell's scores depend on (the metric aside: every
+        metric is kept)."""
+        step = self.stage2_steps(runner)[weight] if depth else None
+        key = dict(
+            C=depth,
+            w_A=weight,
+            dataset=settings['dataset'],
+            assemble=runner.configs.key(self.config),
+            stage1=stage1_digests(runner),
+            stage2=runner.ledger.digest(step, 'checkpoint') if step else None)
+        return json.loads(json.dumps(key))
+
+    def work(self, runner, done):
+        start = time.monotonic()
+        settings = self.settings(runner, done)
+        folder = osp.join(runner.step_dir(self.name), 'cells')
+        os.makedirs(folder, exist_ok=True)
+        cells: List[dict] = []
+        spent = dict(assemble=0.0, evaluate=0.0)
+        for depth, weight in grid_cells(settings['depths'],
+                                        settings['weights']):
+            cells.append(
+                self.cell(runner, done, depth, weight, settings, folder,
+                          spent))
+        spent['total'] = time.monotonic() - start
+        result = choice_result(cells, settings,
+                               runner.search_num_layers(done), spent)
+        out_json = osp.join(runner.step_dir(self.name),
+                            'validation_choice.json')
+        out_png = osp.join(runner.step_dir(self.name),
+                           'validation_heatmap.png')
+        if is_main_process():
+            atomic_json_dump(result, out_json)
+            plot_validation_heatmap(result, out_png)
+        barrier()
+        return dict(artifacts=dict(choice=out_json, heatmap=out_png),
+                    chosen=result['chosen'])
+
+    def cell(self, runner, done, depth: int, weight: Optional[float],
+             settings: dict, folder: str, spent: Dict[str, float]) -> dict:
+        """One cell's scores: from its file when it was evaluated from the
+        same inputs, else assembled and evaluated now."""
+        label = f'C{depth}' + ('' if weight is None else f'_w{weight:g}')
+        record = osp.join(folder, f'{label}.json')
+        key = self.cell_key(runner, depth, weight, settings)
+        wanted = metric_key(settings['metric'])
+        if osp.isfile(record):
+            with open(record, encoding='utf-8') as f:
+                old = json.load(f)
+            if old.get('key') == key and wanted in old.get('metrics', {}):
+                return dict(C=depth, w_A=weight,
+                            score=old['metrics'][wanted],
+                            metrics=old['metrics'], seconds=old['seconds'],
+                            reused=True)
+        begin = time.monotonic()
+        ckpt = osp.join(folder, f'{label}.pth')
+        stage2 = (done[self.stage2_steps(runner)[weight]]['artifacts']
+                  ['checkpoint'] if depth else None)
+        model_weight = (closest_to_half(settings['weights'])
+                        if weight is None else weight)
+        if is_main_process():
+            assemble_from_config(
+                runner.stage_config(self.config, self.name),
+                stage1_checkpoints(done), stage2, depth, model_weight, ckpt)
+        barrier()
+        assembled = time.monotonic()
+        overrides = {
+            'model.shared_depth': depth,
+            'model.head_weight': model_weight
+        }
+        metrics = runner.test_model(
+            self.config, self.name, ckpt, overrides,
+            edit=lambda cfg: validation_test_set(cfg, settings))
+        metrics = {
+            k: float(v)
+            for k, v in metrics.items() if isinstance(v, (int, float))
+        }
+        if wanted not in metrics:
+            raise InputError(
+                f'train_cfg.validation.metric: the evaluator of '
+                f'train_cfg.{self.config} gives no {wanted!r} (it gives '
+                f'{sorted(metrics)})')
+        end = time.monotonic()
+        spent['assemble'] += assembled - begin
+        spent['evaluate'] += end - assembled
+        seconds = round(end - begin, 3)
+        if is_main_process():
+            os.remove(ckpt)
+            atomic_json_dump(dict(key=key, metrics=metrics, seconds=seconds),
+                             record)
+        barrier()
+        runner.log(f'{self.name}: C={depth}'
+                   + ('' if weight is None else f', w_A={weight:g}')
+                   + f': {settings["metric"]} {metrics[wanted]:.4g}')
+        return dict(C=depth, w_A=weight, score=metrics[wanted],
+                    metrics=metrics, seconds=seconds, reused=False)
+
+    def after(self, runner, done):
+        runner.log(runner.choice(done).describe())
+
+
+def validation_test_set(cfg, settings: dict) -> None:
+    """Put the validation split in place of a stage config's test set (and
+    the test NLL in its ``ShotGroupMetric``, for ``metric='nll'``)."""
+    cfg.test_dataloader.dataset = copy.deepcopy(settings['dataset'])
+    evaluator = cfg.get('test_evaluator')
+    if isinstance(evaluator, dict) and evaluator.get('nll') is None and \
+            str(evaluator.get('type', '')).endswith('ShotGroupMetric'):
+        evaluator['nll'] = 'sigmoid'  # the OSDTW models' likelihood
 
 
 class Stage2Step(PipelineStep):
@@ -312,11 +547,8 @@ class Stage2Step(PipelineStep):
 
     def key(self, runner, done):
         choice = runner.choice(done)
-        key = dict(mode=runner.stage2_mode,
-                   shared_depth=choice.stage2_depth(runner.stage2_mode),
-                   head_weight=choice.head_weight,
-                   stage2=runner.configs.key(self.config),
-                   **runner.init_key())
+        key = stage2_key(runner, choice.stage2_depth(runner.stage2_mode),
+                         choice.head_weight)
         if runner.stage2_mode == 'exact':
             key['decoders'] = stage1_digests(runner)
         return key
@@ -326,6 +558,9 @@ class Stage2Step(PipelineStep):
         if choice.shared_depth == 0:
             runner.log('stage2: C=0 shares nothing, no joint training')
             return dict(artifacts={}, skipped=True)
+        reused = self.reuse(runner, done)
+        if reused is not None:
+            return reused
         depth = choice.stage2_depth(runner.stage2_mode)
         overrides = choice.model_overrides(depth)
         if runner.stage2_mode == 'exact':
@@ -333,6 +568,22 @@ class Stage2Step(PipelineStep):
                 runner, done, overrides)
         ckpt = runner.train_stage(self.config, self.name, overrides)
         return dict(artifacts=dict(checkpoint=ckpt))
+
+    def reuse(self, runner, done) -> Optional[dict]:
+        """The result of a :class:`ValidationStage2Step` that trained this
+        very model (the same key), or None."""
+        key = runner.ledger.relative(self.key(runner, done))
+        for step, record in done.items():
+            if step.startswith(ValidationStage2Step.prefix) and \
+                    record.get('key') == key:
+                runner.log(f'stage2: the model at w_A='
+                           f'{runner.choice(done).head_weight:g} is the one '
+                           f'{step} trained; not trained again')
+                return dict(
+                    artifacts=dict(
+                        checkpoint=record['artifacts']['checkpoint']),
+                    reused=step)
+        return None
 
     def init_from_stage1(self, runner, done, overrides: dict) -> str:
         """``exact`` mode: a start whose decoders and heads come from stage
@@ -443,7 +694,8 @@ class TestStep(PipelineStep):
             models={label: runner.ledger.digest(step, name)
                     for label, _, step, name, _ in self.models(runner, done)},
             chosen=runner.choice(done).to_dict(),
-            **{n: runner.configs.key(n) for n in self.configs(runner)})
+            **{n: runner.configs.key(n) for n in self.configs(runner)},
+            **runner.choice_info(done))
 
     def work(self, runner, done):
         start = time.monotonic()
@@ -457,14 +709,16 @@ class TestStep(PipelineStep):
         timings[self.name] = time.monotonic() - start  # so far
         report = write_pipeline_report(
             runner.step_dir(self.name), rows, choice.to_dict(),
-            runner.stage2_mode, timings, running=self.name)
+            runner.stage2_mode, timings, running=self.name,
+            **runner.choice_info(done))
         return dict(artifacts=report)
 
 
-#: Every step, in the order they run (the optional ones when configured).
+#: Every step, in the order they run (the optional ones when configured;
+#: ``validation_stage2`` stands for one step per validation weight).
 STEPS = (MGPStep(), Stage1PairStep(), Stage1TaskStep('head'),
          Stage1TaskStep('tail'), Stage1SecondSeedStep('head'),
          Stage1SecondSeedStep('tail'), SgdNoiseStep(), FisherCrossStep(),
-         SearchStep(),
+         SearchStep(), ValidationStage2Step(), ValidationStep(),
          Stage2Step(), AssembleStep(), RefineStep(), TestStep())
 PIPELINE_STEPS = tuple(step.name for step in STEPS)

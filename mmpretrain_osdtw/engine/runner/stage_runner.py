@@ -26,8 +26,18 @@ step                    artifacts (under ``work_dir/<step>/``)
                         pair's head-task model) and ``fisher_head.pth``
 ``stage1_tail``         the same for the tail task
 ``fisher_cross``        ``fisher_cross.pth`` (cross-task term k)
-``search``              ``search.json``, ``proxy_heatmap.png``
-``stage2``              epoch checkpoints of the weighted joint model
+``search``              ``search.json``, ``proxy_heatmap.png`` (with
+                        ``choose='validation'``: a diagnostic)
+``validation_stage2_w`` only with ``choose='validation'``: one step per
+``<w>``                 weight ``w`` of ``validation.weights``, the epoch
+                        checkpoints of the joint model at ``w_A = w``
+``validation``          only with ``choose='validation'``: every ``(C, w_A)``
+                        cell assembled and scored on the validation split,
+                        ``validation_choice.json``, ``validation_heatmap.png``,
+                        ``cells/C<C>_w<w>.json``
+``stage2``              epoch checkpoints of the weighted joint model (with
+                        ``choose='validation'``: the validation step's model
+                        at the chosen ``w_A``, not trained again)
 ``assemble``            ``assembled.pth`` + ``assembled_config.py``,
                         ``stage1_pair.pth`` + ``stage1_pair_config.py``
 ``refine``              epoch checkpoints (decoders only, encoder frozen)
@@ -37,6 +47,7 @@ step                    artifacts (under ``work_dir/<step>/``)
 import copy
 import difflib
 import inspect
+import json
 import os
 import os.path as osp
 import time
@@ -53,6 +64,9 @@ from mmpretrain_osdtw.models.utils import (check_init_checkpoints,
                                            set_backbone_init)
 from mmpretrain_osdtw.osdtw.choice import (STAGE2_MODES, TaskPairChoice,
                                            check_override)
+from mmpretrain_osdtw.osdtw.validation_choice import (check_not_test_set,
+                                                      check_validation_cfg,
+                                                      vit_num_layers)
 from mmpretrain_osdtw.utils import (InputError, Interrupted, check_int,
                                     epoch_in_progress, file_digest,
                                     unreadable_checkpoint)
@@ -121,6 +135,17 @@ class StageRunner:
             ``'displacement'``: a single-run bound of that noise, each task
             model's squared displacement from the MGP checkpoint both
             started from (needs ``mgp`` or ``init_backbone``).
+        choose (str): How ``(C, w_A)`` is chosen: ``'proxy'`` (the
+            default: the proxy search) or ``'validation'``: one stage-2
+            model per weight of ``validation.weights`` (steps
+            ``validation_stage2_w<w>``), every ``(C, w_A)`` cell assembled
+            and scored on ``validation.dataset`` (step ``validation``), the
+            best cell chosen (the proxy search still runs, as a diagnostic;
+            ``shared_depth`` / ``head_weight`` still override). Needs
+            ``stage2_mode='truncate'``.
+        validation (dict, optional): The validation choice's settings
+            (``dataset``, ``depths``, ``weights``, ``metric``; see
+            :mod:`mmpretrain_osdtw.osdtw.validation_choice`).
         amp (bool): Train every stage with mixed precision (``--amp``).
         verbose (bool): Every step's full log on the console too.
     """
@@ -144,6 +169,8 @@ class StageRunner:
                  mgp_cfg_options: Optional[dict] = None,
                  init_backbone: Optional[str] = None,
                  noise_scale: str = 'asymptotic',
+                 choose: str = 'proxy',
+                 validation: Optional[dict] = None,
                  amp: bool = False,
                  verbose: bool = False) -> None:
         if stage2_mode not in STAGE2_MODES:
@@ -178,10 +205,12 @@ class StageRunner:
                 'the stage-1 models start from: train_cfg.mgp or '
                 'train_cfg.init_backbone')
         self.noise_scale = noise_scale
+        self.choose = choose
+        self.validation_cfg = self.check_validation(choose, validation)
         self.amp, self.verbose = amp, verbose
         self.root = osp.abspath(cfg.work_dir)
         self.timestamp = time.strftime('%Y%m%d_%H%M%S')
-        self.steps = tuple(s for s in STEPS if s.enabled(self))
+        self.steps = tuple(i for s in STEPS for i in s.instances(self))
         self.step_names = tuple(s.name for s in self.steps)
         self.launcher = cfg.get('launcher', 'none')
         self.logger: Optional[MMLogger] = None
@@ -264,12 +293,72 @@ class StageRunner:
         return self.ledger.step_dir(step)
 
     def choice(self, done: Dict[str, dict]) -> TaskPairChoice:
-        """The search's ``(C, w_A)`` with the user's override."""
+        """The search's ``(C, w_A)`` (the validation split's with
+        ``choose='validation'``) with the user's override."""
         if self._choice is None:
-            self._choice = TaskPairChoice.from_search(
-                done['search']['artifacts']['search'], self.shared_depth,
-                self.head_weight)
+            if self.choose == 'validation':
+                self._choice = TaskPairChoice.from_validation(
+                    done['validation']['artifacts']['choice'],
+                    self.shared_depth, self.head_weight)
+            else:
+                self._choice = TaskPairChoice.from_search(
+                    done['search']['artifacts']['search'], self.shared_depth,
+                    self.head_weight)
         return self._choice
+
+    def proxy_choice(self, done: Dict[str, dict]) -> TaskPairChoice:
+        """The proxy search's own ``(C, w_A)`` (no override)."""
+        return TaskPairChoice.from_search(
+            done['search']['artifacts']['search'])
+
+    def search_num_layers(self, done: Dict[str, dict]) -> int:
+        """``L`` of the ViT, from ``search.json``."""
+        return self.proxy_choice(done).num_layers
+
+    def choice_info(self, done: Dict[str, dict]) -> dict:
+        """How the choice was made, for the report and the test step's key:
+        empty with ``choose='proxy'`` (the report as it always was), else
+        ``{'choice_info': {...}}`` (the validation split's and the proxy's
+        choices, the metric and the chosen score)."""
+        if self.choose != 'validation':
+            return {}
+        with open(done['validation']['artifacts']['choice'],
+                  encoding='utf-8') as f:
+            result = json.load(f)
+        proxy = self.proxy_choice(done)
+        chosen = result['chosen']
+        return dict(choice_info=dict(
+            by='validation',
+            metric=result['metric'],
+            score=chosen['score'],
+            validation=dict(C=chosen['C'], w_A=chosen['w_A']),
+            proxy=dict(C=proxy.shared_depth, w_A=proxy.head_weight),
+            override=dict(shared_depth=self.shared_depth,
+                          head_weight=self.head_weight),
+            cells=len(result['cells'])))
+
+    def check_validation(self, choose: str,
+                         validation: Optional[dict]) -> dict:
+        """``train_cfg.choose``/``validation`` checked before anything
+        trains: the keys, the depths against the stage-2 ViT's ``L``, the
+        stage-2 mode, and a validation set that is no test set."""
+        if choose != 'validation':
+            return check_validation_cfg(choose, validation)
+        if self.stage2_mode != 'truncate':
+            raise InputError(
+                "train_cfg.choose='validation' needs train_cfg.stage2_mode="
+                f"'truncate' (one stage-2 model per w_A serves every C), got "
+                f'{self.stage2_mode!r}')
+        settings = check_validation_cfg(
+            choose, validation,
+            vit_num_layers(self.configs.load('stage2').get('model')))
+        check_not_test_set(
+            settings['dataset'], {
+                name: (self.configs.load(name).get('test_dataloader')
+                       or {}).get('dataset')
+                for name in self.configs.paths if name != 'mgp'
+            })
+        return settings
 
     def init_key(self) -> dict:
         """The backbone init checkpoint's SHA-256 in the keys of the steps
@@ -374,12 +463,19 @@ class StageRunner:
                      'from it')
         return None
 
-    def test_model(self, name: str, step: str, checkpoint: str,
-                   overrides: Optional[dict] = None) -> dict:
+    def test_model(self,
+                   name: str,
+                   step: str,
+                   checkpoint: str,
+                   overrides: Optional[dict] = None,
+                   edit: Optional[Callable[[Config], None]] = None) -> dict:
         """Evaluate ``checkpoint`` with a stage config's test settings (each
         evaluation under its own experiment name: mmengine warns about
-        reused logger and scope names)."""
+        reused logger and scope names). ``edit`` changes the config in
+        place first (e.g. another test set)."""
         cfg = self.stage_config(name, step, overrides)
+        if edit is not None:
+            edit(cfg)
         cfg.load_from, cfg.resume = checkpoint, False
         self._evaluations += 1
         cfg.experiment_name = f'{step}{self._evaluations}_{self.timestamp}'
@@ -424,4 +520,6 @@ not a setting of the OSDTW pipeline (did you mean 'shared_depth'?)
     if missing:
         raise InputError(f'train_cfg.{missing[0]} is missing: the pipeline '
                          'needs the stage config it names')
+    check_validation_cfg(settings.get('choose', 'proxy'),
+                         settings.get('validation'))
     return settings
