@@ -38,7 +38,13 @@ def test_job_list_covers_the_protocol(tmp_path):
     # noise (added to the mismatch noise; calibrating N), the search with N
     # calibrated on the single-run displacement bound
     ablation = 5 + 4 * 5 + 2 + 1
-    assert len(jobs) == 1 + 2 * per_seed + ablation
+    # the cost measurement (once); per seed the 2-model ensembles of LA-CE
+    # and Bal-BCE with the next seed's models
+    ensembles = 2 * 2
+    assert len(jobs) == 2 + 2 * per_seed + ablation + ensembles
+    assert keys[1] == 'cost' and by_key_deps(jobs, 'cost') == ()
+    assert by_key_deps(jobs, 'seed1/ensemble2_la-ce') == tuple(
+        protocol.run_dir(s, 'la-ce') + '/last_checkpoint' for s in (1, 0))
     # the first seed's ablation comes before the second seed's main table
     assert keys.index('seed0/grid_C6_w0.90') < keys.index('seed1/osdtw')
     assert not any(k.startswith('seed1/grid') for k in keys)
@@ -50,6 +56,10 @@ def test_job_list_covers_the_protocol(tmp_path):
     assert by_key['seed0/grid_C0_w0.10'].deps == tuple(
         protocol.ledger(0).done_path(f'stage1_{t}') for t in ('head', 'tail'))
     assert protocol.stage2_result(0, 0.1) in by_key['seed0/grid_C4_w0.10'].deps
+
+
+def by_key_deps(jobs, key):
+    return {j.key: j for j in jobs}[key].deps
 
 
 def cfg_options(argv):

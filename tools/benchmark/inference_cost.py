@@ -315,13 +315,13 @@ def split_specs(values: Sequence[str]) -> List[Tuple[str, Optional[str]]]:
 def build_rows(args: argparse.Namespace) -> List[CostRow]:
     """The rows the command line asks for (models on the CPU)."""
     rows = []
+    options = dict(args.cfg_options or {})
     if args.reference:
         specs = split_specs(args.reference)
         if len(specs) != 1:
             raise ValueError('--reference takes one CONFIG [CKPT]')
         config, ckpt = specs[0]
-        rows.append(_row('reference', [(config, ckpt, None)], args))
-    options = dict(args.cfg_options or {})
+        rows.append(_row('reference', [(config, ckpt, options)], args))
     if args.shared_depths and args.checkpoint:
         raise ValueError('--shared-depths builds the model at other depths '
                          'than its checkpoint: leave the checkpoint out')
@@ -332,7 +332,7 @@ def build_rows(args: argparse.Namespace) -> List[CostRow]:
                 options, **{'model.shared_depth': depth})
         rows.append(_row(name, [(args.config, args.checkpoint, opts)], args))
     if args.ensemble:
-        members = [(c, k, None) for c, k in split_specs(args.ensemble)]
+        members = [(c, k, options) for c, k in split_specs(args.ensemble)]
         rows.append(_row(f'ensemble of {len(members)}', members, args))
     return rows
 
@@ -362,7 +362,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--cfg-options',
         nargs='+',
         action=DictAction,
-        help='overrides of the model config (KEY=VALUE)')
+        help='overrides of every config of the run (KEY=VALUE): the '
+        'model, the reference and the ensemble members (one regime, e.g. '
+        'the ViT\'s patch size and width)')
     parser.add_argument(
         '--shared-depths',
         nargs='+',

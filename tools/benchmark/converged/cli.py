@@ -36,7 +36,9 @@ from typing import List, Optional
 
 from mmpretrain_osdtw.utils import atomic_json_dump, atomic_write_text
 from .execute import Executor, pending_jobs
-from .jobs import (DEFAULT_EMBED_DIMS, DEFAULT_PATCH_SIZE, HEAD_DIMS,
+from .comparison import markdown_paired, paired_rows, row_costs
+from .jobs import (COST_JOB, ENSEMBLE_METHODS, ENSEMBLE_PREFIX,
+                   DEFAULT_EMBED_DIMS, DEFAULT_PATCH_SIZE, HEAD_DIMS,
                    IMG_SIZE, METHODS, MISMATCHES, NUM_LAYERS, OSDTW_LABEL,
                    DISPLACEMENT_SEARCH, PIPELINE_MISMATCH,
                    SGD_NOISE_SEARCH, SGD_SEARCHES, Job,
@@ -269,9 +271,14 @@ def aggregate(settings: Settings, expected_seeds: int) -> str:
     JSONs that exist; return the tables' text."""
     out = settings.out_dir
     runs = load_runs(out)
-    methods = [(m, METHODS[m][0]) for m in METHODS] + [('osdtw',
-                                                        OSDTW_LABEL)]
+    methods = [(m, METHODS[m][0]) for m in METHODS] + [
+        (ENSEMBLE_PREFIX + m, f'2-model ensemble of {METHODS[m][0]}')
+        for m in ENSEMBLE_METHODS
+    ] + [('osdtw', OSDTW_LABEL)]
     rows = main_rows(runs, methods)
+    cost = runs.get(COST_JOB, {}).get(None)
+    costs = row_costs(rows, cost)
+    paired = paired_rows(rows, costs)
     ablation = ablation_summary(
         runs, MISMATCHES + tuple(
             name[len('search_'):]
@@ -295,8 +302,22 @@ def aggregate(settings: Settings, expected_seeds: int) -> str:
         'class; class 0 has none at IR 100). Test NLL: nats per image, see '
         'docs/benchmarks/converged.md (softmax and sigmoid rows are '
         'different likelihoods).', '',
-        markdown_main_table(rows, expected_seeds), ''
+        markdown_main_table(rows, expected_seeds,
+                            costs if cost else None,
+                            cost['batch_sizes'] if cost else ()), ''
     ]
+    if cost:
+        text += [
+            'Inference cost (`tools/benchmark/inference_cost.py`, '
+            f'{cost["threads"]} thread(s), one run; {cost["machine"]}): '
+            'parameters and GFLOPs per image of the tested model (a 2-model '
+            'ensemble costs two ViTs; OSDTW the model assembled at its chosen '
+            'C, a range when the seeds chose differently); ms per image, '
+            'median of 10 timed forwards at each batch size.', ''
+        ]
+    paired_text = markdown_paired(paired, OSDTW_LABEL)
+    if paired_text:
+        text += [paired_text]
     if mgp is not None:
         text += [f'MGP: {mgp["epochs"]} epochs, {mgp.get("training_s")} s '
                  f'of training in {mgp.get("segments")} segment(s); elapsed '
@@ -371,6 +392,8 @@ def aggregate(settings: Settings, expected_seeds: int) -> str:
                         [m.get('top1') for m in r['val_metrics']])[:2])
                 for r in rows
             ],
+            paired=paired,
+            cost=cost,
             ablation=ablation,
             variants=dict(evaluation=variants, spread=spread,
                           costs={str(k): v for k, v in costs.items()}),

@@ -59,6 +59,15 @@ METHODS: Dict[str, Tuple[str, str, Optional[str], bool]] = {
                         'vit-d96-p8_bal-bce_scratch.py', None, False),
 }
 OSDTW_LABEL = 'OSDTW (proxy choice)'
+#: Methods whose 2-model ensembles (two seeds' models, their scores
+#: averaged by ``ScoreEnsemble``) are rows of the main table: the rivals at
+#: twice a baseline's inference cost, the cost of OSDTW at C = 0.
+ENSEMBLE_METHODS = ('la-ce', 'bal-bce')
+ENSEMBLE_PREFIX = 'ensemble2_'
+#: The once-only job that measures every row's inference cost.
+COST_JOB = 'cost'
+#: The stage config whose ``DualDecoderClassifier`` is the assembled model.
+ASSEMBLE_CONFIG = 'osdtw_stage3_assemble.py'
 MISMATCHES = ('raw', 'debiased', 'debiased-positive')
 PIPELINE_MISMATCH = 'debiased-positive'
 SEARCH_ARGS = ('--w-min', '0.05', '--w-max', '0.95', '--w-step', '0.01')
@@ -407,11 +416,14 @@ class Protocol:
         return out
 
     def test_steps(self, config: str, checkpoint, work: str,
-                   *options: str, prefix: str = '') -> List[Step]:
+                   *options: str, prefix: str = '',
+                   setting: Optional[List[str]] = None) -> List[Step]:
         """Test-set and validation-set evaluation of one checkpoint (a
         path, or a function giving it when the step starts), with the
-        setting's options and ``options``."""
-        setting = self.s.cfg_options(config)
+        setting's options (``setting``: instead of the benchmark config's,
+        e.g. none for a config that already holds them) and ``options``."""
+        if setting is None:
+            setting = self.s.cfg_options(config)
 
         def build(split):
             out = osp.join(work, f'{prefix}{split}_metrics.json')
@@ -822,6 +834,76 @@ class Protocol:
             deps += (stage2, )
         return Job(name, seed, 'grid', deps, steps, finish)
 
+    def ensemble_job(self, seed: int, method: str, partner: int) -> Job:
+        """``ensemble2_<method>``: the method's models of ``seed`` and
+        ``partner`` as one ``ScoreEnsemble`` (checkpoints joined by
+        ``tools/ensemble_checkpoints.py``), tested and validated; its config
+        is the method's with the setting applied, written beside the run
+        (:func:`write_ensemble_config`)."""
+        label, config, _, _ = METHODS[method]
+        name = ENSEMBLE_PREFIX + method
+        work = self.run_dir(seed, name)
+        members = [self.run_dir(s, method) for s in (seed, partner)]
+        joined = osp.join(work, 'ensemble.pth')
+        ens_config = osp.join(work, 'ensemble_config.py')
+
+        def steps():
+            write_ensemble_config(
+                self.config(config), self.s.cfg_options(config),
+                len(members), ens_config)
+            join = [
+                self.s.python, 'tools/ensemble_checkpoints.py',
+                *[resolve_checkpoint(m) for m in members], '--out', joined
+            ]
+            return [Step('join', join)] + self.test_steps(
+                ens_config, joined, work, setting=[])
+
+        def finish(seconds):
+            from .results import read_metrics
+            return dict(
+                kind='ensemble',
+                method=name,
+                label=f'2-model ensemble of {label}',
+                seed=seed,
+                members=[seed, partner],
+                metrics=read_metrics(osp.join(work, 'test_metrics.json')),
+                val_metrics=read_metrics(osp.join(work, 'val_metrics.json')),
+                wall_s=None,
+                seconds=seconds)
+
+        deps = tuple(osp.join(m, 'last_checkpoint') for m in members)
+        return Job(name, seed, 'ensemble', deps, steps, finish)
+
+    def cost_job(self) -> Job:
+        """Parameters, GFLOPs and ms per image (batch 1 and 128) of the
+        baseline ViT, the assembled model at every shared depth and a
+        2-model ensemble, in one run
+        (``python -m tools.benchmark.inference_cost``, 1 thread). Weights
+        do not change the cost: no checkpoint is needed."""
+        out = osp.join(self.root, COST_JOB, 'inference_cost.json')
+        reference = self.config(METHODS['bal-bce'][1])
+
+        def steps():
+            os.makedirs(osp.dirname(out), exist_ok=True)
+            argv = [
+                self.s.python, '-m', 'tools.benchmark.inference_cost',
+                self.config(ASSEMBLE_CONFIG), '--shared-depths',
+                *map(str, range(NUM_LAYERS + 1)), '--reference', reference,
+                '--ensemble', reference, reference, '--json', out
+            ]
+            options = self.s.model_options()
+            return [Step('measure', argv + (['--cfg-options', *options]
+                                           if options else []))]
+
+        def finish(seconds):
+            result = read_json(out)
+            return dict(kind='cost', rows=result['rows'],
+                        batch_sizes=result['batch_sizes'],
+                        threads=result['threads'],
+                        machine=result['machine'], seconds=seconds)
+
+        return Job(COST_JOB, None, 'cost', (), steps, finish)
+
     def jobs(self) -> List[Job]:
         """Every job, in priority order: MGP; the main table of the first
         seed with its searches and ablations; the main table of the other
@@ -856,9 +938,18 @@ class Protocol:
                         self.sgd_noise_search_job(seed, partner, scale)
                         for scale in SGD_SEARCHES
                     ]
-        out = [self.mgp_job()] + main[first] + ablation[first]
+        # the cost of each row's model beside OSDTW's assembled one
+        out = [self.mgp_job()] + ([self.cost_job()] if osdtw else []) + \
+            main[first] + ablation[first]
         for seed in rest:
             out += main[seed]
+        for seed in s.seeds:
+            partner = ensemble_partner(seed, s.seeds)
+            out += [
+                self.ensemble_job(seed, m, partner)
+                for m in ENSEMBLE_METHODS
+                if m in s.methods and partner is not None
+            ]
         for seed in rest:
             out += ablation[seed]
         self.mark_reruns(out)
@@ -885,6 +976,41 @@ class Protocol:
                 if any(o in needed for o in missing):
                     job.rerun = True
                     changed = True
+
+
+def ensemble_partner(seed: int, seeds: Sequence[int]) -> Optional[int]:
+    """The seed whose model joins ``seed``'s in its 2-model ensemble: the
+    next seed of the list, cyclically, so that every seed has one ensemble
+    and each model is in two (None for one seed).
+
+    Example:
+        >>> [ensemble_partner(s, [0, 1, 2]) for s in (0, 1, 2)]
+        [1, 2, 0]
+    """
+    if len(seeds) < 2 or seed not in seeds:
+        return None
+    i = list(seeds).index(seed)
+    return seeds[(i + 1) % len(seeds)]
+
+
+def write_ensemble_config(config: str, options: Sequence[str], members: int,
+                          out: str) -> str:
+    """Write ``out``: ``config`` with ``options`` (``KEY=VALUE``, as
+    ``--cfg-options`` takes them) applied and its model replaced by a
+    ``ScoreEnsemble`` of ``members`` copies of it; a whole config (no
+    ``_base_``), since the setting's model options name keys of the member,
+    not of the ensemble."""
+    from mmengine.config import Config, DictAction
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict({
+        key: DictAction._parse_iterable(value)
+        for key, _, value in (o.partition('=') for o in options)
+    })
+    member = cfg.model.to_dict()
+    cfg.model = dict(type='ScoreEnsemble', members=[member] * members)
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    cfg.dump(out)
+    return out
 
 
 def sgd_partner(seed: int, seeds: Sequence[int]) -> Optional[int]:

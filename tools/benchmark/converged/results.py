@@ -330,11 +330,20 @@ def converged_text(conv: Sequence[Optional[dict]]) -> str:
     return f'no ({len(known) - yes} of {len(known)} not)'
 
 
-def markdown_main_table(rows: Sequence[dict], expected_seeds: int) -> str:
-    """The main table (test set, mean ± std over seeds)."""
+def markdown_main_table(rows: Sequence[dict], expected_seeds: int,
+                        costs: Optional[Dict[str, List[dict]]] = None,
+                        batch_sizes: Sequence[int] = ()) -> str:
+    """The main table (test set, mean ± std over seeds); with ``costs``
+    (:func:`~.comparison.row_costs`) the inference cost of each row's
+    model: parameters, GFLOPs and ms per image at ``batch_sizes``."""
+    from .comparison import cost_cells
     head = ['method', 'seeds'] + [h for _, h in TABLE_COLUMNS] + [
         'val top-1', 'wall time (s)', 'converged'
     ]
+    if costs is not None:
+        head += ['params (M)', 'GFLOPs/img'] + [
+            f'ms/img @ {bs}' for bs in batch_sizes
+        ]
     lines = ['| ' + ' | '.join(head) + ' |',
              '|' + '---|' * len(head)]
     for row in rows:
@@ -350,6 +359,8 @@ def markdown_main_table(rows: Sequence[dict], expected_seeds: int) -> str:
             format_mean_std([m.get('top1') for m in row['val_metrics']]))
         cells.append(format_mean_std(row['wall'], 0))
         cells.append(converged_text(row['convergence']))
+        if costs is not None:
+            cells += cost_cells(costs.get(row['name']), batch_sizes)
         lines.append(f'| {row["label"]} | {seeds} | ' + ' | '.join(cells) +
                      ' |')
     return '\n'.join(lines)
