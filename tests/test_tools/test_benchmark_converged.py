@@ -36,13 +36,15 @@ def test_job_list_covers_the_protocol(tmp_path):
     per_seed = 1 + len(METHODS) + 3  # pipeline, methods, three searches
     # stage 2 per weight, the 4 x 5 grid, the two searches with seed 1's SGD
     # noise (added to the mismatch noise; calibrating N), the search with N
-    # calibrated on the single-run displacement bound
-    ablation = 5 + 4 * 5 + 2 + 1
+    # calibrated on the single-run displacement bound, the assembled models
+    # on the validation set
+    ablation = 5 + 4 * 5 + 2 + 1 + 1
     # the cost measurement (once); per seed the 2-model ensembles of LA-CE
     # and Bal-BCE with the next seed's models
     ensembles = 2 * 2
     assert len(jobs) == 2 + 2 * per_seed + ablation + ensembles
     assert keys[1] == 'cost' and by_key_deps(jobs, 'cost') == ()
+    assert len(by_key_deps(jobs, 'seed0/assembled_val')) == 20
     assert by_key_deps(jobs, 'seed1/ensemble2_la-ce') == tuple(
         protocol.run_dir(s, 'la-ce') + '/last_checkpoint' for s in (1, 0))
     # the first seed's ablation comes before the second seed's main table

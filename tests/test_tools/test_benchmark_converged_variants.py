@@ -34,6 +34,22 @@ def runs_of(grids, proxies):
     return runs
 
 
+def test_the_assembled_validation_choice_reads_its_own_job():
+    cells = grid([70, 72, 75, 74], [3.0, 2.5, 2.0, 2.2], [71, 70, 74, 76])
+    runs = runs_of({1: cells}, {})
+    runs['assembled_val'] = {1: dict(cells=[
+        [0, 0.3, dict(top1=50.0)], [0, 0.7, dict(top1=51.0)],
+        [6, 0.3, dict(top1=60.0)], [6, 0.7, dict(top1=55.0)]])}
+    analysis = results.ablation_summary(runs, ())['1']['analysis']
+    # assembled: best validation (60) at (6, 0.3), the test best: regret 0
+    assert analysis['validation-assembled']['proxy_choice'] == [6, 0.3]
+    assert analysis['validation-assembled']['proxy_regret'] == 0.0
+    # refined: best validation (76) at (6, 0.7)
+    assert analysis['validation']['proxy_choice'] == [6, 0.7]
+    assert results.score_label('validation-assembled') == \
+        'validation error (%, assembled)'
+
+
 def test_the_validation_choice_is_scored_like_a_proxy():
     cells = grid([70, 72, 75, 74], [3.0, 2.5, 2.0, 2.2], [71, 70, 74, 76])
     a = results.validation_analysis(cells)
@@ -100,20 +116,24 @@ def test_the_spread_and_the_costs_come_from_the_results():
         'stage2_w0.30': {1: dict(seconds=dict(train=40.0, test=9.0))},
         'grid_C6_w0.30': {1: dict(seconds=dict(
             assemble=1.0, refine=10.0, val=2.0, test=9.0))},
+        'assembled_val': {1: dict(seconds={'C6_w0.30': 3.0})},
     }
     costs = variants.choosing_costs(runs, 1)
     assert costs['pipeline'] == 180.0 and costs['bal_bce'] == 90.0
     # the partner (seed 2) trains the second seed: 110 + 60, noise 5,
     # search 1
+    # the pipeline's validation mode: its one stage-2 model reused (40 -
+    # 40), an assembly (1) and a validation pass (3)
     assert costs['extra'] == {'debiased-positive': 0.0, 'sgd-scale': 176.0,
-                              'displacement': 5.0, 'validation': 53.0}
+                              'displacement': 5.0, 'validation': 53.0,
+                              'validation-assembled': 4.0}
     assert variants.choosing_costs(runs, 5) is None
     text = variants.markdown_variants(
         [dict(key='sgd-scale', label='N calibrated on a second seed',
               setting='x', by_seed={}, judged_missing=[1, 2],
               passes=None)], spread, {1: costs})
-    assert '| 1 | 180 | 90 | 0 (2.0x) | 176 (4.0x) | 5 (2.1x) | 53 ' \
-        '(2.6x) |' in text
+    assert '| 1 | 180 | 90 | 0 (2.0x) | 176 (4.0x) | 5 (2.1x) | 4 (2.0x) | '\
+        '53 (2.6x) |' in text
 
 
 def test_the_grid_over_seeds_is_drawn(tmp_path):

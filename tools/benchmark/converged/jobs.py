@@ -64,6 +64,10 @@ OSDTW_LABEL = 'OSDTW (proxy choice)'
 #: twice a baseline's inference cost, the cost of OSDTW at C = 0.
 ENSEMBLE_METHODS = ('la-ce', 'bal-bce')
 ENSEMBLE_PREFIX = 'ensemble2_'
+#: Per ablation seed: every grid cell's assembled model (before
+#: refinement) on the validation set, what the pipeline's
+#: ``train_cfg.choose='validation'`` scores.
+ASSEMBLED_VAL_JOB = 'assembled_val'
 #: The once-only job that measures every row's inference cost.
 COST_JOB = 'cost'
 #: The stage config whose ``DualDecoderClassifier`` is the assembled model.
@@ -834,6 +838,44 @@ class Protocol:
             deps += (stage2, )
         return Job(name, seed, 'grid', deps, steps, finish)
 
+    def assembled_val_job(self, seed: int) -> Job:
+        """Every grid cell's assembled model (``assembled.pth`` in the
+        cell's folder) on the validation set, once the seed's grid is
+        done: ``{'cells': [[C, w_A, metrics], ...]}``."""
+        cells = [(c, w) for c in self.s.depths for w in self.s.weights]
+
+        def folder(depth, weight):
+            return self.run_dir(seed, f'grid_C{depth}_w{weight_tag(weight)}')
+
+        def steps():
+            out = []
+            for depth, weight in cells:
+                model = (f'model.shared_depth={depth}',
+                         f'model.head_weight={weight}')
+                step = self.test_steps(
+                    ASSEMBLE_CONFIG, osp.join(folder(depth, weight),
+                                              'assembled.pth'),
+                    folder(depth, weight), *model, prefix='assembled_')[1]
+                step.label = f'C{depth}_w{weight_tag(weight)}'
+                out.append(step)
+            return out
+
+        def finish(seconds):
+            from .results import read_metrics
+            return dict(
+                kind=ASSEMBLED_VAL_JOB,
+                seed=seed,
+                cells=[[c, w, read_metrics(osp.join(
+                    folder(c, w), 'assembled_val_metrics.json'))]
+                       for c, w in cells],
+                seconds=seconds)
+
+        deps = tuple(
+            osp.join(osp.abspath(self.s.out_dir), 'runs', f'seed{seed}',
+                     f'grid_C{c}_w{weight_tag(w)}.json') for c, w in cells)
+        return Job(ASSEMBLED_VAL_JOB, seed, ASSEMBLED_VAL_JOB, deps, steps,
+                   finish)
+
     def ensemble_job(self, seed: int, method: str, partner: int) -> Job:
         """``ensemble2_<method>``: the method's models of ``seed`` and
         ``partner`` as one ``ScoreEnsemble`` (checkpoints joined by
@@ -929,6 +971,7 @@ class Protocol:
                     for w in s.weights
                 ]
                 ablation[seed].append(self.displacement_search_job(seed))
+                ablation[seed].append(self.assembled_val_job(seed))
         first, rest = s.seeds[0], s.seeds[1:]
         if osdtw and rest:
             for seed in s.ablation_seeds:

@@ -33,6 +33,9 @@ MANY_THR, FEW_THR = 1500, 200
 #: The analysis key of the validation-set choice (the refined models'
 #: validation top-1 over the grid), beside the searches' mismatch names.
 VALIDATION_VARIANT = 'validation'
+#: The same with the assembled models' validation top-1 (the pipeline's
+#: ``train_cfg.choose='validation'``).
+ASSEMBLED_VALIDATION_VARIANT = 'validation-assembled'
 
 
 # ------------------------------------------------------------- readers
@@ -193,13 +196,16 @@ def grid_analysis(cells: Dict[Point, dict], w_grid: Sequence[float],
                 for p in cells})
 
 
-def validation_analysis(cells: Dict[Point, dict]) -> Optional[dict]:
+def validation_analysis(cells: Dict[Point, dict],
+                        key: str = 'val_metrics') -> Optional[dict]:
     """The validation-set choice as a rival "proxy": :func:`choice_analysis`
-    with each cell's refined validation top-1 error as its score (None
-    unless every cell has one)."""
+    with each cell's validation top-1 error as its score: of the refined
+    model (``key='val_metrics'``) or of the assembled one
+    (``'assembled_val_metrics'``, what the pipeline's validation mode
+    scores). None unless every cell has one."""
     scores = {
-        p: 100.0 - c['val_metrics']['top1']
-        for p, c in cells.items() if 'top1' in c.get('val_metrics', {})
+        p: 100.0 - c[key]['top1']
+        for p, c in cells.items() if 'top1' in (c.get(key) or {})
     }
     if not cells or len(scores) < len(cells):
         return None
@@ -401,11 +407,19 @@ def ablation_summary(runs: Dict[str, Dict[Optional[int], dict]],
                 search['chosen']['C'], search['chosen']['w_A']
             ]
             entry['analysis'][mismatch] = analysis
-        if len(cells) >= 3:
-            validation = validation_analysis(cells)
+        assembled_val = runs.get('assembled_val', {}).get(seed)
+        for c, w, metrics in (assembled_val or {}).get('cells', []):
+            if (c, w) in cells:
+                cells[(c, w)] = dict(cells[(c, w)],
+                                     assembled_val_metrics=metrics)
+        for variant, key in ((VALIDATION_VARIANT, 'val_metrics'),
+                             (ASSEMBLED_VALIDATION_VARIANT,
+                              'assembled_val_metrics')):
+            validation = validation_analysis(cells, key) \
+                if len(cells) >= 3 else None
             if validation is not None:
                 validation['search_choice'] = validation['proxy_choice']
-                entry['analysis'][VALIDATION_VARIANT] = validation
+                entry['analysis'][variant] = validation
         out[str(seed)] = entry
     return out
 
@@ -596,6 +610,8 @@ def score_label(name: str) -> str:
     the validation error for :data:`VALIDATION_VARIANT`."""
     if name == VALIDATION_VARIANT:
         return 'validation error (%, refined)'
+    if name == ASSEMBLED_VALIDATION_VARIANT:
+        return 'validation error (%, assembled)'
     return f'proxy ({name})'
 
 

@@ -25,7 +25,8 @@ from statistics import median
 from typing import Dict, List, Optional, Sequence
 
 from ..common.stats import Point, mean_std
-from .results import VALIDATION_VARIANT, format_number
+from .results import (ASSEMBLED_VALIDATION_VARIANT, VALIDATION_VARIANT,
+                      format_number)
 
 #: The seeds whose grids judge the variants (seed 0 designed them).
 JUDGED_SEEDS = (1, 2)
@@ -64,8 +65,11 @@ VARIANTS = (
             "`noise_scale='second_seed'`, `search.mismatch='debiased'`"),
     Variant('displacement', 'N calibrated on the displacement from MGP',
             "`noise_scale='displacement'`, `search.mismatch='debiased'`"),
+    Variant(ASSEMBLED_VALIDATION_VARIANT,
+            'validation-set choice (assembled models)',
+            "`train_cfg.choose='validation'` (scored before refinement)"),
     Variant(VALIDATION_VARIANT, 'validation-set choice (refined models)',
-            'a (C, w_A) grid scored on the validation split'),
+            'a (C, w_A) grid refined and scored on the validation split'),
 )
 
 
@@ -192,6 +196,16 @@ def choosing_costs(runs: Dict[str, Dict[Optional[int], dict]],
         extra[VALIDATION_VARIANT] = (
             sum(_seconds(r, 'train') for r in stage2) +
             sum(_seconds(r, 'assemble', 'refine', 'val') for r in grid))
+        assembled = runs.get('assembled_val', {}).get(seed)
+        if assembled:
+            # the pipeline's mode: a stage-2 model per weight (its own
+            # stage 2 among them, reused), then per cell an assembly and a
+            # validation pass
+            train = [_seconds(r, 'train') for r in stage2]
+            extra[ASSEMBLED_VALIDATION_VARIANT] = (
+                sum(train) - sum(train) / len(train) +
+                sum(_seconds(r, 'assemble') for r in grid) +
+                sum(assembled.get('seconds', {}).values()))
     bal_bce = runs.get('bal-bce', {}).get(seed)
     return dict(pipeline=pipeline,
                 bal_bce=_seconds(bal_bce, 'train') or None,
