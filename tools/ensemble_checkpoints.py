@@ -46,8 +46,9 @@ def main(argv=None) -> int:
         trust_checkpoints(args.trust_checkpoint)
         out = ensemble_checkpoint(args.checkpoints, args.out)
         print(f'ensemble of {len(args.checkpoints)}: {out}')
-    except (FileNotFoundError, ValueError) as err:  # InputError included
-        print(f'error: {err}', file=sys.stderr)
+    except (FileNotFoundError, KeyError, ValueError) as err:  # InputError too
+        print(f'error: {err.args[0] if isinstance(err, KeyError) else err}',
+              file=sys.stderr)
         return 2
     return 0
 

@@ -99,22 +99,9 @@ class TaskPairChoice:
         Raises:
             ValueError: If the depth is outside ``0..L``.
         """
-        check_override(shared_depth, head_weight)
-        with naming_file(search_json, 'search result (search.json)'):
-            with open(search_json, encoding='utf-8') as f:
-                result = json.load(f)
-            chosen, num_layers = result['chosen'], result['L']
-        depth = chosen['C'] if shared_depth is None else shared_depth
-        if depth > num_layers:
-            raise ValueError(
-                f'train_cfg.shared_depth={depth} is outside 0..{num_layers}'
-                f' (the ViT of {search_json} has {num_layers} blocks)')
-        weight = chosen['w_A'] if head_weight is None else head_weight
-        return cls(
-            shared_depth=int(depth),
-            head_weight=float(weight),
-            num_layers=int(num_layers),
-            searched=dict(C=chosen['C'], w_A=chosen['w_A']))
+        return cls._from_result_file(search_json,
+                                     'search result (search.json)',
+                                     shared_depth, head_weight)
 
     @classmethod
     def from_validation(cls,
@@ -125,24 +112,34 @@ class TaskPairChoice:
         """The validation split's choice in ``choice_json``
         (``validation_choice.json``), with the user's override, as
         :meth:`from_search` applies it."""
+        return cls._from_result_file(
+            choice_json, 'validation result (validation_choice.json)',
+            shared_depth, head_weight, source='validation')
+
+    @classmethod
+    def _from_result_file(cls, path: str, what: str,
+                          shared_depth: Optional[int],
+                          head_weight: Optional[float],
+                          **extra) -> 'TaskPairChoice':
+        """The ``chosen`` ``C``/``w_A`` and ``L`` of a result file (the
+        search's or the validation split's), with the user's override."""
         check_override(shared_depth, head_weight)
-        with naming_file(choice_json,
-                         'validation result (validation_choice.json)'):
-            with open(choice_json, encoding='utf-8') as f:
+        with naming_file(path, what):
+            with open(path, encoding='utf-8') as f:
                 result = json.load(f)
             chosen, num_layers = result['chosen'], result['L']
         depth = chosen['C'] if shared_depth is None else shared_depth
         if depth > num_layers:
             raise ValueError(
                 f'train_cfg.shared_depth={depth} is outside 0..{num_layers}'
-                f' (the ViT of {choice_json} has {num_layers} blocks)')
+                f' (the ViT of {path} has {num_layers} blocks)')
         weight = chosen['w_A'] if head_weight is None else head_weight
         return cls(
             shared_depth=int(depth),
             head_weight=float(weight),
             num_layers=int(num_layers),
             searched=dict(C=chosen['C'], w_A=chosen['w_A']),
-            source='validation')
+            **extra)
 
     def stage2_depth(self, mode: str) -> int:
         """The ``shared_depth`` stage 2 trains with in ``mode`` (one of

@@ -33,11 +33,10 @@ is the weight of ``weights`` closest to 0.5.
      "chosen": {"C": int, "w_A": float, "score": float},
      "rule": "...", "seconds": {"assemble": s, "evaluate": s, "total": s}}
 """
-import difflib
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from mmpretrain_osdtw.utils import InputError, atomic_write
+from mmpretrain_osdtw.utils import InputError, atomic_write, did_you_mean
 
 #: ``train_cfg.validation``'s keys.
 VALIDATION_KEYS = ('dataset', 'depths', 'weights', 'metric')
@@ -89,11 +88,9 @@ def check_validation_cfg(choose: str,
     settings = dict(validation or {})
     for key in settings:
         if key not in VALIDATION_KEYS:
-            close = difflib.get_close_matches(key, VALIDATION_KEYS, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else \
-                f'; known: {", ".join(VALIDATION_KEYS)}'
             raise InputError(f'train_cfg.validation.{key} is not a setting '
-                             f'of the validation choice{hint}')
+                             'of the validation choice'
+                             f'{did_you_mean(key, VALIDATION_KEYS)}')
     dataset = settings.get('dataset')
     if dataset is None:
         if choose == 'validation':

@@ -263,3 +263,33 @@ def load_from_http(
         if rank > 0:
             path = download_checkpoint(url, model_dir, progress)
     return load_checkpoint_file(path, map_location)
+
+
+def load_state_dict_file(path: str) -> dict:
+    """The ``state_dict`` of an mmengine checkpoint file, loaded on the CPU
+    by :func:`load_checkpoint_file` (no code run from it).
+
+    Args:
+        path (str): The checkpoint file.
+
+    Returns:
+        dict: Its ``state_dict``.
+
+    Raises:
+        FileNotFoundError: If ``path`` is not a file.
+        UntrustedCheckpointError: If it holds more than weights.
+        ValueError: If torch cannot read it (names the file).
+        KeyError: If it has no ``state_dict`` (names the file).
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint {path!r} does not exist')
+    try:
+        ckpt = load_checkpoint_file(path, map_location='cpu')
+    except InputError:
+        raise  # refused: it names the file and what it holds
+    except Exception as err:  # unpickling errors have no common base
+        raise ValueError(f'{path}: not a checkpoint torch can read '
+                         f'({type(err).__name__}: {err})') from None
+    if not isinstance(ckpt, dict) or 'state_dict' not in ckpt:
+        raise KeyError(f'{path}: no state_dict (not an mmengine checkpoint)')
+    return ckpt['state_dict']

@@ -1,5 +1,7 @@
 """Argument checks shared by the plug-in's modules."""
+import difflib
 import os.path as osp
+from typing import Sequence
 
 from .errors import InputError
 
@@ -49,3 +51,18 @@ def check_checkpoint_path(key: str, path, hint: str) -> None:
         raise InputError(f'{key} must be a path or URL, got {path!r}')
     if '://' not in path and not osp.isfile(osp.expanduser(path)):
         raise InputError(f'{key}: checkpoint {path!r} does not exist')
+
+
+def did_you_mean(key: str, known: Sequence[str]) -> str:
+    """The end of a one-line error for an unknown ``key``: the closest of
+    ``known`` when one is close, else the list of ``known``.
+
+    Example:
+        >>> did_you_mean('shard_depth', ['shared_depth', 'head_weight'])
+        " (did you mean 'shared_depth'?)"
+        >>> did_you_mean('zzz', ['a', 'b'])
+        '; known: a, b'
+    """
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else \
+        f'; known: {", ".join(known)}'

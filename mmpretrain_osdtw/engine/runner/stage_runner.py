@@ -45,7 +45,6 @@ step                    artifacts (under ``work_dir/<step>/``)
 ======================  ====================================================
 """
 import copy
-import difflib
 import inspect
 import json
 import os
@@ -68,8 +67,8 @@ from mmpretrain_osdtw.osdtw.validation_choice import (check_not_test_set,
                                                       check_validation_cfg,
                                                       vit_num_layers)
 from mmpretrain_osdtw.utils import (InputError, Interrupted, check_int,
-                                    epoch_in_progress, file_digest,
-                                    unreadable_checkpoint)
+                                    did_you_mean, epoch_in_progress,
+                                    file_digest, unreadable_checkpoint)
 from ..console import CONSOLE, quiet_console
 from ..launch import (enable_amp, prepare_distributed,
                       set_default_dataloader_cfg)
@@ -510,11 +509,8 @@ not a setting of the OSDTW pipeline (did you mean 'shared_depth'?)
     settings = {k: v for k, v in dict(train_cfg).items() if k != 'type'}
     for key in settings:
         if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else \
-                f'; known: {", ".join(known)}'
             raise InputError(f'train_cfg.{key} is not a setting of the '
-                             f'OSDTW pipeline{hint}')
+                             f'OSDTW pipeline{did_you_mean(key, known)}')
     missing = [p for p in known if params[p].default is inspect.Parameter.empty
                and p not in settings]
     if missing:

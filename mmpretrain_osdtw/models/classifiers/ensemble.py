@@ -8,7 +8,6 @@ checkpoint (:func:`ensemble_checkpoint` writes it from the members'
 checkpoints), ``tools/test.py`` and the cost tools work on it unchanged.
 """
 import copy
-import os.path as osp
 from typing import List, Optional, Sequence
 
 import torch
@@ -164,32 +163,19 @@ def ensemble_checkpoint(checkpoints: Sequence[str], out_file: str) -> str:
         str: ``out_file``.
 
     Raises:
-        ValueError: Fewer than two checkpoints, or one torch cannot read or
-            without a ``state_dict`` (names the file).
+        ValueError: Fewer than two checkpoints, or one torch cannot read
+            (names the file).
+        KeyError: A checkpoint without a ``state_dict`` (names the file).
         FileNotFoundError: A missing checkpoint.
         UntrustedCheckpointError: One that holds more than weights (see
             :func:`~mmpretrain_osdtw.utils.load_checkpoint_file`).
     """
-    from mmpretrain_osdtw.utils import (InputError, atomic_torch_save,
-                                        load_checkpoint_file)
+    from mmpretrain_osdtw.utils import (atomic_torch_save,
+                                        load_state_dict_file)
     if len(checkpoints) < 2:
         raise ValueError('an ensemble needs two or more checkpoints, got '
                          f'{len(checkpoints)}')
-    states = []
-    for path in checkpoints:
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'checkpoint {path!r} does not exist')
-        try:
-            ckpt = load_checkpoint_file(path, map_location='cpu')
-        except InputError:
-            raise
-        except Exception as err:  # unpickling errors have no common base
-            raise ValueError(f'{path}: not a checkpoint torch can read '
-                             f'({type(err).__name__}: {err})') from None
-        if not isinstance(ckpt, dict) or 'state_dict' not in ckpt:
-            raise ValueError(f'{path}: no state_dict (not an mmengine '
-                             'checkpoint)')
-        states.append(ckpt['state_dict'])
+    states = [load_state_dict_file(path) for path in checkpoints]
     atomic_torch_save(
         dict(state_dict=ensemble_state_dict(states),
              meta=dict(source='ScoreEnsemble', members=list(checkpoints))),

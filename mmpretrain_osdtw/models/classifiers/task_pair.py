@@ -1,6 +1,5 @@
 """Both OSDTW stage-1 task models in one module: one data pass for both."""
 import copy
-import os.path as osp
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -81,22 +80,11 @@ def split_task_pair_checkpoint(pair_ckpt: str, task: str,
         ValueError: If torch cannot read it (names the file).
         KeyError: If it is not a pair's checkpoint (names the file).
     """
-    from mmpretrain_osdtw.utils import (InputError, atomic_torch_save,
-                                        load_checkpoint_file)
-    if not osp.isfile(pair_ckpt):
-        raise FileNotFoundError(f'checkpoint {pair_ckpt!r} does not exist')
+    from mmpretrain_osdtw.utils import (atomic_torch_save,
+                                        load_state_dict_file)
+    state = load_state_dict_file(pair_ckpt)
     try:
-        state = load_checkpoint_file(pair_ckpt, map_location='cpu')
-    except InputError:
-        raise  # refused: it names the file and what it holds
-    except Exception as err:  # unpickling errors have no common base
-        raise ValueError(f'{pair_ckpt}: not a checkpoint torch can read '
-                         f'({type(err).__name__}: {err})') from None
-    if not isinstance(state, dict) or 'state_dict' not in state:
-        raise KeyError(f'{pair_ckpt}: no state_dict (not an mmengine '
-                       'checkpoint)')
-    try:
-        task_state = split_task_pair_state(state['state_dict'])[task]
+        task_state = split_task_pair_state(state)[task]
     except KeyError as err:
         raise KeyError(f'{pair_ckpt}: {err.args[0]}') from None
     atomic_torch_save(

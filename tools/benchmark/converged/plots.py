@@ -78,6 +78,29 @@ def panel_scale(mat: Sequence[Sequence[float]]) -> int:
     return math.floor(math.log10(peak))
 
 
+def draw_grid_panel(fig, ax, mat: Sequence[Sequence[float]],
+                    depths: Sequence[int], weights: Sequence[float],
+                    name: str, fmt: str = '.3g') -> None:
+    """One (C, w_A) heat-map panel: the matrix (rows C, columns w_A), its
+    values written in the cells, the axes labelled."""
+    from matplotlib.patheffects import withStroke
+    outline = withStroke(linewidth=2, foreground='white')
+    image = ax.imshow(mat, origin='lower', cmap='viridis_r', aspect='auto')
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    for r, row in enumerate(mat):
+        for c, v in enumerate(row):
+            if math.isfinite(v):
+                ax.text(c, r, format(v, fmt), ha='center', va='center',
+                        fontsize=7, path_effects=[outline])
+    ax.set_xticks(range(len(weights)))
+    ax.set_xticklabels([f'{w:.1f}' for w in weights])
+    ax.set_yticks(range(len(depths)))
+    ax.set_yticklabels([str(d) for d in depths])
+    ax.set_xlabel('w_A')
+    ax.set_ylabel('C')
+    ax.set_title(name, fontsize=9)
+
+
 def plot_grid(analysis: Dict[str, dict], path: str,
               title: Optional[str] = None) -> bool:
     """Heat maps over (C, w_A): measured top-1 error of the refined model,
@@ -87,8 +110,6 @@ def plot_grid(analysis: Dict[str, dict], path: str,
     if not analysis:
         return False
     from matplotlib.patches import Rectangle
-    from matplotlib.patheffects import withStroke
-    outline = withStroke(linewidth=2, foreground='white')
     first = next(iter(analysis.values()))
     depths = sorted({c[0] for c in first['cells']})
     weights = sorted({c[1] for c in first['cells']})
@@ -111,25 +132,11 @@ def plot_grid(analysis: Dict[str, dict], path: str,
             mat = [[v / 10**exponent for v in row] for row in mat]
             name = f'{name}, x 1e{exponent}'
         ax = fig.add_subplot(1, len(panels), i + 1)
-        image = ax.imshow(mat, origin='lower', cmap='viridis_r',
-                          aspect='auto')
-        fig.colorbar(image, ax=ax, fraction=0.046)
+        draw_grid_panel(fig, ax, mat, depths, weights, name)
         for r, c in minimum_cells(mat):
             ax.add_patch(
                 Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False,
                           edgecolor='red', linewidth=2.5))
-        for r, row in enumerate(mat):
-            for c, v in enumerate(row):
-                if math.isfinite(v):
-                    ax.text(c, r, f'{v:.3g}', ha='center', va='center',
-                            fontsize=7, path_effects=[outline])
-        ax.set_xticks(range(len(weights)))
-        ax.set_xticklabels([f'{w:.1f}' for w in weights])
-        ax.set_yticks(range(len(depths)))
-        ax.set_yticklabels([str(d) for d in depths])
-        ax.set_xlabel('w_A')
-        ax.set_ylabel('C')
-        ax.set_title(name, fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -152,8 +159,6 @@ def plot_grid_across_seeds(cells: Dict[Tuple[int, float], Dict[str, list]],
     """
     if not cells or max(len(c['seeds']) for c in cells.values()) < 2:
         return False
-    from matplotlib.patheffects import withStroke
-    outline = withStroke(linewidth=2, foreground='white')
     depths = sorted({c for c, _ in cells})
     weights = sorted({w for _, w in cells})
     stats = {
@@ -168,22 +173,8 @@ def plot_grid_across_seeds(cells: Dict[Tuple[int, float], Dict[str, list]],
             stats[(d, w)][index] if (d, w) in stats else float('nan')
             for w in weights
         ] for d in depths]
-        ax = fig.add_subplot(1, 2, i + 1)
-        image = ax.imshow(mat, origin='lower', cmap='viridis_r',
-                          aspect='auto')
-        fig.colorbar(image, ax=ax, fraction=0.046)
-        for r, row in enumerate(mat):
-            for c, v in enumerate(row):
-                if math.isfinite(v):
-                    ax.text(c, r, f'{v:.2f}', ha='center', va='center',
-                            fontsize=7, path_effects=[outline])
-        ax.set_xticks(range(len(weights)))
-        ax.set_xticklabels([f'{w:.1f}' for w in weights])
-        ax.set_yticks(range(len(depths)))
-        ax.set_yticklabels([str(d) for d in depths])
-        ax.set_xlabel('w_A')
-        ax.set_ylabel('C')
-        ax.set_title(name, fontsize=9)
+        draw_grid_panel(fig, fig.add_subplot(1, 2, i + 1), mat, depths,
+                        weights, name, '.2f')
     fig.suptitle('the grid over seeds ' + ', '.join(map(str, seeds)),
                  fontsize=10)
     fig.tight_layout()
