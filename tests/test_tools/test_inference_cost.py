@@ -154,3 +154,17 @@ def test_split_specs_needs_a_config_first():
                                                            ('b.py', 'b.pth')]
     with pytest.raises(ValueError, match='must follow its config'):
         cost.split_specs(['a.pth'])
+
+
+def test_cfg_options_reach_every_row():
+    # one regime for every row: the reference and the ensemble members too
+    args = cost.parse_args([
+        ASSEMBLE, '--reference', BASELINE, '--ensemble', BASELINE, BASELINE,
+        '--cfg-options', 'model.backbone.patch_size=16'
+    ])
+    rows = cost.build_rows(args)
+    assert [r.name for r in rows] == ['reference', 'model', 'ensemble of 2']
+    for row in rows:
+        for model in row.models:
+            assert model.backbone.patch_embed.projection.kernel_size == \
+                (16, 16)
