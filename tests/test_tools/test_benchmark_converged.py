@@ -33,7 +33,9 @@ def test_job_list_covers_the_protocol(tmp_path):
     check_names_unique(jobs)
     keys = [j.key for j in jobs]
     assert keys[0] == 'mgp' and jobs[0].threads == 2
-    per_seed = 1 + len(METHODS) + 3  # pipeline, methods, three searches
+    # the two pipelines (proxy and validation choice), methods, three
+    # searches
+    per_seed = 2 + len(METHODS) + 3
     # stage 2 per weight, the 4 x 5 grid, the two searches with seed 1's SGD
     # noise (added to the mismatch noise; calibrating N), the search with N
     # calibrated on the single-run displacement bound, the assembled models
@@ -45,6 +47,10 @@ def test_job_list_covers_the_protocol(tmp_path):
     assert len(jobs) == 2 + 2 * per_seed + ablation + ensembles
     assert keys[1] == 'cost' and by_key_deps(jobs, 'cost') == ()
     assert len(by_key_deps(jobs, 'seed0/assembled_val')) == 20
+    # the validation-choice pipeline starts from the proxy run's stage 1
+    assert by_key_deps(jobs, 'seed0/osdtw_validation')[1:] == tuple(
+        protocol.ledger(0).done_path(s)
+        for s in ('stage1_head', 'stage1_tail', 'fisher_cross'))
     assert by_key_deps(jobs, 'seed1/ensemble2_la-ce') == tuple(
         protocol.run_dir(s, 'la-ce') + '/last_checkpoint' for s in (1, 0))
     # the first seed's ablation comes before the second seed's main table

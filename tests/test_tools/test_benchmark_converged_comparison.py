@@ -96,7 +96,35 @@ def test_the_rival_at_no_more_cost_is_chosen_on_validation():
     assert [p['rival'] for p in paired] == ['Bal-BCE', 'LA-CE']
     assert paired[0]['difference']['mean'] == pytest.approx(5.0)
     assert paired[1]['difference']['mean'] == pytest.approx(-1.0)
-    text = comparison.markdown_paired(paired, 'OSDTW')
-    assert '| Bal-BCE | its base loss | +5.0 [3.8, 6.2] (n=3) |' in text
+    text = comparison.markdown_paired(paired)
+    assert '| OSDTW | Bal-BCE | its base loss | +5.0 [3.8, 6.2] (n=3) |' in text
     # without costs: only the base loss
     assert len(comparison.paired_rows(rows(), {})) == 1
+
+
+def test_the_validation_choice_pipeline_starts_from_the_proxy_runs_steps(
+        tmp_path):
+    from tools.benchmark.converged.jobs import Protocol
+    protocol = Protocol(Settings(str(tmp_path / 'w'), str(tmp_path / 'o'),
+                                 python='python', imb_ratio=50))
+    job = {j.key: j for j in protocol.jobs()}['seed0/osdtw_validation']
+    steps = job.steps()
+    assert [s.label for s in steps] == [
+        'copy_stage1_head', 'copy_stage1_tail', 'copy_fisher_cross',
+        'pipeline', 'val']
+    assert steps[0].command() == [
+        'cp', '-a', '-n', protocol.ledger(0).step_dir('stage1_head'),
+        protocol.run_dir(0, 'osdtw_validation') + '/']
+    argv = steps[3].command()
+    assert argv[2].endswith('osdtw_pipeline_validation.py')
+    assert 'train_cfg.validation.dataset.imb_ratio=50' in argv
+
+
+def test_the_benchmark_validation_pipeline_builds_its_runner(tmp_path):
+    from mmpretrain_osdtw.engine.runner.stage_runner import StageRunner
+    cfg = Config.fromfile(f'{CFG_DIR}/osdtw_pipeline_validation.py')
+    cfg.work_dir = str(tmp_path / 'work')
+    runner = StageRunner.from_cfg(cfg)
+    assert runner.step_names[3:8] == (
+        'search', 'validation_stage2_w0.3', 'validation_stage2_w0.5',
+        'validation_stage2_w0.7', 'validation')

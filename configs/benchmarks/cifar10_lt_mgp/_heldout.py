@@ -9,9 +9,9 @@
 #   _base_ = [CONFIG, '_heldout.py']
 #   test_dataloader = dict(dataset={{_base_.heldout_dataset}})
 # and with the setting's --cfg-options test_dataloader.dataset.imb_ratio=...
-# (and .class_order=...).
-heldout_dataset = dict(
-    _delete_=True,
+# (and .class_order=...). `heldout_split` is the same dataset as a new value
+# (e.g. train_cfg.validation.dataset of osdtw_pipeline_validation.py).
+heldout_split = dict(
     type='LongTailedDataset',
     imb_ratio=100,
     class_order=None,
@@ -31,3 +31,5 @@ heldout_dataset = dict(
                 dict(type='LoadImageFromFile'),
                 dict(type='PackInputs')
             ])))
+# In place of a config's dataset (replacing it whole).
+heldout_dataset = dict(heldout_split, _delete_=True)

@@ -3,8 +3,11 @@ the cost of one unit of each.
 
 The plan (the protocol of ``docs/benchmarks/converged.md``): per seed CE,
 LA-CE, Bal-BCE, Bal-BCE from scratch (one training each), MORE + Bal-BCE,
-and the OSDTW pipeline (two stage-1 task models, stage 2, refinement, the
-Fisher passes, six test passes); once (the ablation seed), stage 2 at
+the OSDTW pipeline (two stage-1 task models, stage 2, refinement, the
+Fisher passes, six test passes), the pipeline choosing on the validation
+split (from the first's stage 1: three stage-2 models, ten assembled models
+on the validation set, refinement, the test passes) and two 2-model
+ensembles (test and validation passes); once (the ablation seed), stage 2 at
 ``weights`` head weights and the refinement of ``depths x weights`` grid
 cells, each tested; MGP once, alone on every thread. Every training run
 evaluates the test set after every epoch (inside its epoch's cost). The
@@ -27,6 +30,16 @@ PIPELINE_TRAININGS = 3
 PIPELINE_TESTS = 6
 #: The ablation: w_A values and shared depths C of the grid.
 WEIGHTS, DEPTHS = 5, 4
+#: The pipeline choosing on the validation split (``osdtw_validation``,
+#: from the default run's stage 1): stage 2 at 3 head weights, the
+#: assembled models of 4 depths x 3 weights (C = 0 once: 10 cells) on the
+#: validation set, then refinement and the test passes.
+VALIDATION_WEIGHTS, VALIDATION_CELLS = 3, 10
+#: The validation set's size over the test set's (900 / 10,000 images).
+VAL_SHARE = 0.09
+#: 2-model ensembles per seed (LA-CE, Bal-BCE): test and validation passes
+#: of two models each.
+ENSEMBLES = 2
 
 
 def fisher_seconds(samples: int, rate: float) -> float:
@@ -65,14 +78,15 @@ def plan_seconds(costs: UnitCosts, epochs: int, seeds: int, jobs: int,
                  weights: int = WEIGHTS,
                  depths: int = DEPTHS) -> Dict[str, float]:
     """Estimated wall seconds of each part of the plan: ``mgp``,
-    ``baselines``, ``more``, ``osdtw`` (over the seeds), ``ablation``,
-    and their ``total``. The refinement trains the decoders with the
-    encoder frozen: counted as full epochs (an upper bound).
+    ``baselines``, ``more``, ``osdtw``, ``osdtw_validation``,
+    ``ensembles`` (over the seeds), ``ablation``, and their ``total``. The
+    refinement trains the decoders with the encoder frozen: counted as full
+    epochs (an upper bound).
 
     Example:
         >>> parts = plan_seconds(UnitCosts(10, 20, 5, 100, 1000), 20, 3, 2)
-        >>> parts['total'], parts['mgp']
-        (5135.0, 1000)
+        >>> round(parts['total'], 2), parts['mgp']
+        (6209.45, 1000)
     """
     ft = costs.ft_epoch
     refine = refine_epochs(epochs)
@@ -80,7 +94,10 @@ def plan_seconds(costs: UnitCosts, epochs: int, seeds: int, jobs: int,
         baselines=BASELINES * epochs * ft,
         more=epochs * costs.more_epoch,
         osdtw=(PIPELINE_TRAININGS * epochs + refine) * ft + costs.fisher +
-        PIPELINE_TESTS * costs.test)
+        PIPELINE_TESTS * costs.test,
+        osdtw_validation=(VALIDATION_WEIGHTS * epochs + refine) * ft +
+        (VALIDATION_CELLS * VAL_SHARE + PIPELINE_TESTS) * costs.test,
+        ensembles=ENSEMBLES * 2 * (1 + VAL_SHARE) * costs.test)
     ablation = weights * epochs * ft + weights * depths * (
         refine * ft + costs.test)
     single = seeds * sum(per_seed.values()) + ablation

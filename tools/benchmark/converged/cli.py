@@ -37,9 +37,9 @@ from typing import List, Optional
 from mmpretrain_osdtw.utils import atomic_json_dump, atomic_write_text
 from .execute import Executor, pending_jobs
 from .comparison import markdown_paired, paired_rows, row_costs
-from .jobs import (COST_JOB, ENSEMBLE_METHODS, ENSEMBLE_PREFIX,
+from .jobs import (PIPELINES, COST_JOB, ENSEMBLE_METHODS, ENSEMBLE_PREFIX,
                    DEFAULT_EMBED_DIMS, DEFAULT_PATCH_SIZE, HEAD_DIMS,
-                   IMG_SIZE, METHODS, MISMATCHES, NUM_LAYERS, OSDTW_LABEL,
+                   IMG_SIZE, METHODS, MISMATCHES, NUM_LAYERS,
                    DISPLACEMENT_SEARCH, PIPELINE_MISMATCH,
                    SGD_NOISE_SEARCH, SGD_SEARCHES, Job,
                    Protocol, Settings, check_names_unique)
@@ -168,8 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             '--methods',
             nargs='+',
-            default=list(METHODS) + ['osdtw'],
-            choices=list(METHODS) + ['osdtw'])
+            default=list(METHODS) + list(PIPELINES),
+            choices=list(METHODS) + list(PIPELINES))
         p.add_argument(
             '--weights', type=float, nargs='+',
             default=[0.1, 0.3, 0.5, 0.7, 0.9])
@@ -274,11 +274,11 @@ def aggregate(settings: Settings, expected_seeds: int) -> str:
     methods = [(m, METHODS[m][0]) for m in METHODS] + [
         (ENSEMBLE_PREFIX + m, f'2-model ensemble of {METHODS[m][0]}')
         for m in ENSEMBLE_METHODS
-    ] + [('osdtw', OSDTW_LABEL)]
+    ] + [(name, label) for name, (label, _) in PIPELINES.items()]
     rows = main_rows(runs, methods)
     cost = runs.get(COST_JOB, {}).get(None)
     costs = row_costs(rows, cost)
-    paired = paired_rows(rows, costs)
+    paired = [p for name in PIPELINES for p in paired_rows(rows, costs, name)]
     ablation = ablation_summary(
         runs, MISMATCHES + tuple(
             name[len('search_'):]
@@ -315,7 +315,7 @@ def aggregate(settings: Settings, expected_seeds: int) -> str:
             'C, a range when the seeds chose differently); ms per image, '
             'median of 10 timed forwards at each batch size.', ''
         ]
-    paired_text = markdown_paired(paired, OSDTW_LABEL)
+    paired_text = markdown_paired(paired)
     if paired_text:
         text += [paired_text]
     if mgp is not None:

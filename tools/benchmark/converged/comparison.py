@@ -24,7 +24,7 @@ ENSEMBLE_ROW = 'ensemble of 2'
 def cost_row_name(row: dict, seed_index: int) -> Optional[str]:
     """The cost-result row that measures a main-table row's model at one of
     its seeds (by index into ``row['seeds']``)."""
-    if row['name'] == 'osdtw':
+    if row['name'].startswith('osdtw'):
         chosen = (row.get('chosen') or [None])[seed_index]
         if not chosen:
             return None
@@ -120,23 +120,24 @@ def paired_rows(rows: Sequence[dict], costs: Dict[str, List[dict]],
                        'more inference cost'))
     for row, why in rivals:
         out.append(
-            dict(rival=row['label'], why=why,
+            dict(method=named[target]['label'], rival=row['label'], why=why,
                  difference=paired_difference(by_seed(named[target]),
                                               by_seed(row))))
     return out
 
 
-def markdown_paired(paired: Sequence[dict], target_label: str) -> str:
+def markdown_paired(paired: Sequence[dict]) -> str:
     """The paired differences as a table ('' without any)."""
     if not paired:
         return ''
     lines = [
-        f'Paired differences of test top-1 over the seeds ({target_label} '
-        'minus the rival, points; 95 % interval from Student\'s t on the '
-        'per-seed differences):', '',
-        '| rival | why | difference [95 % interval] |', '|---|---|---|'
+        'Paired differences of test top-1 over the seeds (the method minus '
+        'the rival, points; 95 % interval from Student\'s t on the per-seed '
+        'differences):', '',
+        '| method | rival | why | difference [95 % interval] |',
+        '|---|---|---|---|'
     ]
     for p in paired:
-        lines.append(f'| {p["rival"]} | {p["why"]} | '
+        lines.append(f'| {p["method"]} | {p["rival"]} | {p["why"]} | '
                      f'{format_interval(p["difference"])} |')
     return '\n'.join(lines) + '\n'

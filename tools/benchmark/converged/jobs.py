@@ -59,6 +59,17 @@ METHODS: Dict[str, Tuple[str, str, Optional[str], bool]] = {
                         'vit-d96-p8_bal-bce_scratch.py', None, False),
 }
 OSDTW_LABEL = 'OSDTW (proxy choice)'
+#: Pipeline runs of the main table: job name -> (table label, pipeline
+#: config). ``osdtw_validation`` chooses (C, w_A) on the validation split
+#: (``train_cfg.choose='validation'``), starting from a copy of the
+#: ``osdtw`` run's stage-1 and Fisher steps (the ledger reuses them).
+PIPELINES: Dict[str, Tuple[str, str]] = {
+    'osdtw': (OSDTW_LABEL, 'osdtw_pipeline.py'),
+    'osdtw_validation': ('OSDTW (validation choice)',
+                         'osdtw_pipeline_validation.py'),
+}
+#: The steps ``osdtw_validation`` takes over from ``osdtw``.
+SHARED_PIPELINE_STEPS = ('stage1_head', 'stage1_tail', 'fisher_cross')
 #: Methods whose 2-model ensembles (two seeds' models, their scores
 #: averaged by ``ScoreEnsemble``) are rows of the main table: the rivals at
 #: twice a baseline's inference cost, the cost of OSDTW at C = 0.
@@ -217,7 +228,7 @@ class Settings:
         default_factory=lambda: [0.1, 0.3, 0.5, 0.7, 0.9])
     depths: List[int] = field(default_factory=lambda: [0, 2, 4, 6])
     methods: List[str] = field(
-        default_factory=lambda: list(METHODS) + ['osdtw'])
+        default_factory=lambda: list(METHODS) + list(PIPELINES))
     python: str = sys.executable
     patch_size: int = DEFAULT_PATCH_SIZE
     embed_dims: int = DEFAULT_EMBED_DIMS
@@ -373,9 +384,9 @@ class Protocol:
             osp.abspath(self.s.out_dir), 'runs', f'seed{seed}',
             f'stage2_w{weight_tag(weight)}.json')
 
-    def ledger(self, seed: int) -> StepLedger:
-        """The pipeline run's step ledger (its ``done.json`` files)."""
-        return StepLedger(self.run_dir(seed, 'osdtw'), PIPELINE_STEPS)
+    def ledger(self, seed: int, name: str = 'osdtw') -> StepLedger:
+        """A pipeline run's step ledger (its ``done.json`` files)."""
+        return StepLedger(self.run_dir(seed, name), PIPELINE_STEPS)
 
     # ---------------------------------------------------------- commands
     def config(self, name: str) -> str:
@@ -527,22 +538,43 @@ class Protocol:
         deps = (self.s.mgp_checkpoint, ) if from_mgp else ()
         return Job(method, seed, 'train', deps, steps, finish)
 
-    def pipeline_job(self, seed: int) -> Job:
-        work = self.run_dir(seed, 'osdtw')
+    def pipeline_job(self, seed: int, name: str = 'osdtw') -> Job:
+        """A pipeline run of :data:`PIPELINES` (``osdtw``: the default
+        proxy choice), then its refined model on the validation set. A run
+        other than ``osdtw`` starts from a copy of ``osdtw``'s
+        :data:`SHARED_PIPELINE_STEPS` folders (``cp -a``; not over files
+        already there), which its ledger reuses when their keys match."""
+        label, config = PIPELINES[name]
+        work = self.run_dir(seed, name)
+
+        ledger = self.ledger(seed, name)
 
         def choice() -> TaskPairChoice:
-            return TaskPairChoice.from_search(
-                self.ledger(seed).artifact('search', 'search'))
+            return TaskPairChoice(**{
+                k: v for k, v in read_json(ledger.artifact(
+                    'test', 'json'))['chosen'].items()
+                if k in ('shared_depth', 'head_weight', 'num_layers')
+            })
 
         def refined():
-            return self.ledger(seed).artifact('refine', 'checkpoint')
+            return ledger.artifact('refine', 'checkpoint')
 
         stage_options = self.pipeline_stage_options()
+        if name != 'osdtw':
+            stage_options += self.s.dataset_options(
+                'train_cfg.validation.dataset')
 
         def steps():
+            copies = [] if name == 'osdtw' else [
+                Step(f'copy_{step}', [
+                    'cp', '-a', '-n', self.ledger(seed).step_dir(step),
+                    work + os.sep
+                ]) for step in SHARED_PIPELINE_STEPS
+            ]
+            os.makedirs(work, exist_ok=True)
             pipeline = Step('pipeline', [
                 self.s.python, 'tools/train.py',
-                self.config('osdtw_pipeline.py'), '--work-dir', work,
+                self.config(config), '--work-dir', work,
                 '--cfg-options', f'randomness.seed={seed}',
                 f'train_cfg.stage_cfg_options.randomness.seed={seed}',
                 *stage_options
@@ -557,18 +589,17 @@ class Protocol:
                 return base() + ['--cfg-options', *options]
 
             val.argv = val_argv
-            return [pipeline, val]
+            return copies + [pipeline, val]
 
         def finish(seconds):
             from .results import read_curve, read_metrics, strip_prefix
-            ledger = self.ledger(seed)
             report = read_json(ledger.artifact('test', 'json'))
             rows = {k: strip_prefix(v) for k, v in report['models'].items()}
             search = read_json(ledger.artifact('search', 'search'))
             return dict(
                 kind='osdtw',
-                method='osdtw',
-                label=OSDTW_LABEL,
+                method=name,
+                label=label,
                 seed=seed,
                 chosen=report['chosen'],
                 metrics=rows[REFINED_ROW],
@@ -591,11 +622,14 @@ class Protocol:
                 seconds=seconds)
 
         deps = (self.s.mgp_checkpoint, )
-        ledger = self.ledger(seed)
-        outputs = tuple(
-            ledger.done_path(step)
-            for step in ('stage1_head', 'stage1_tail', 'fisher_cross'))
-        return Job('osdtw', seed, 'osdtw', deps, steps, finish,
+        if name == 'osdtw':
+            outputs = tuple(
+                ledger.done_path(step) for step in SHARED_PIPELINE_STEPS)
+        else:
+            deps += tuple(self.ledger(seed).done_path(step)
+                          for step in SHARED_PIPELINE_STEPS)
+            outputs = ()
+        return Job(name, seed, 'osdtw', deps, steps, finish,
                    outputs=outputs)
 
     def pipeline_stage_options(self) -> List[str]:
@@ -958,6 +992,8 @@ class Protocol:
         osdtw = 'osdtw' in s.methods
         for seed in s.seeds:
             main[seed] = [self.pipeline_job(seed)] if osdtw else []
+            if 'osdtw_validation' in s.methods:
+                main[seed].append(self.pipeline_job(seed, 'osdtw_validation'))
             main[seed] += [
                 self.train_job(seed, m) for m in s.methods if m in METHODS
             ]
