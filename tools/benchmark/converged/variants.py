@@ -244,8 +244,8 @@ def markdown_variants(evaluation: Sequence[dict],
                 f'| {v["label"]} | {v["setting"]} | {seed} | '
                 f'({r["choice"][0]}, {r["choice"][1]:.2f}) | '
                 f'{r["regret"]:.2f} | {format_number(r["vs_validation_choice"], 2)} | '
-                f'{format_number(r["spearman_nll"], 2)} | '
-                f'{format_number(r["spearman_error"], 2)} | {role} |')
+                f'{format_number(r["spearman_nll"], 3)} | '
+                f'{format_number(r["spearman_error"], 3)} | {role} |')
     lines += ['', '| way of choosing | verdict on seeds ' +
               ', '.join(map(str, judged)) + ' |', '|---|---|']
     for v in evaluation:
