@@ -19,6 +19,8 @@ import argparse
 import os.path as osp
 import sys
 
+from tool_cli import add_trust_checkpoint
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -27,11 +29,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('checkpoints', nargs='+', help='two or more '
                         'trained checkpoints')
     parser.add_argument('--out', required=True, help='the ensemble .pth')
-    parser.add_argument(
-        '--trust-checkpoint',
-        action='store_true',
-        help='load a checkpoint that holds more than weights (loading runs '
-        'what it names: only for files you trust)')
+    add_trust_checkpoint(parser)
     return parser.parse_args(argv)
 
 

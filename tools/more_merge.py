@@ -17,6 +17,8 @@ import argparse
 import sys
 from typing import List, Optional
 
+from tool_cli import add_trust_checkpoint
+
 import mmpretrain_osdtw  # noqa: F401  (registers components, stack fixes)
 from mmpretrain_osdtw.apis import build_model, load_config
 from mmpretrain_osdtw.models.more import merge_checkpoint_file
@@ -32,11 +34,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--config',
         help='plain baseline config: load the merged weights strictly into '
         'its model as a check')
-    parser.add_argument(
-        '--trust-checkpoint',
-        action='store_true',
-        help='load a checkpoint that holds more than weights (loading runs '
-        'what it names: only for files you trust)')
+    add_trust_checkpoint(parser)
     return parser.parse_args(argv)
 
 

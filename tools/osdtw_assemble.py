@@ -15,6 +15,8 @@ import json
 import os.path as osp
 import sys
 
+from tool_cli import add_trust_checkpoint
+
 from mmengine.config import DictAction
 
 
@@ -29,11 +31,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--shared-depth', type=int, help='C')
     parser.add_argument('--head-weight', type=float, help='w_A')
     parser.add_argument('--out', required=True, help='output checkpoint')
-    parser.add_argument(
-        '--trust-checkpoint',
-        action='store_true',
-        help='load a checkpoint that holds more than weights (loading runs '
-        'what it names: only for files you trust)')
+    add_trust_checkpoint(parser)
     parser.add_argument(
         '--cfg-options',
         nargs='+',

@@ -19,6 +19,8 @@ import os
 import os.path as osp
 import sys
 
+from tool_cli import add_trust_checkpoint
+
 TASKS = ('head', 'tail')
 
 
@@ -39,11 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         dest='fisher',
         action='store_false',
         help='only split the checkpoint')
-    parser.add_argument(
-        '--trust-checkpoint',
-        action='store_true',
-        help='load a checkpoint that holds more than weights (loading runs '
-        'what it names: only for files you trust)')
+    add_trust_checkpoint(parser)
     return parser.parse_args(argv)
 
 

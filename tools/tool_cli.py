@@ -27,6 +27,8 @@ fraction of a second:
   machines keep torch's default (not measured here).
 * :class:`LazyDictAction` is mmengine's ``DictAction`` (``--cfg-options``),
   imported only when the option is given.
+* :func:`add_trust_checkpoint` is the ``--trust-checkpoint`` flag of every
+  tool that loads checkpoints (the small tools import this module too).
 """
 import argparse
 import difflib
@@ -214,13 +216,20 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    add_trust_checkpoint(parser)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def add_trust_checkpoint(parser: argparse.ArgumentParser) -> None:
+    """``--trust-checkpoint``, the one flag of every tool that loads a
+    checkpoint (the tool passes it to
+    :func:`mmpretrain_osdtw.utils.trust_checkpoints`)."""
     parser.add_argument(
         '--trust-checkpoint',
         action='store_true',
         help='load checkpoints that hold more than tensors and mmengine\'s '
         'own types (weights_only=False: it may run code from the file); '
         'only for files from a source you trust')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
 def config_name(path: str) -> str:

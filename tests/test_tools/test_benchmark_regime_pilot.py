@@ -386,3 +386,94 @@ def test_run_end_to_end_with_fake_tools(tmp_path, monkeypatch, capsys):
     # resumable: everything is done
     argv[argv.index('--jobs') + 1] = '1'
     assert cli.main(argv + ['--no-aggregate']) == 0
+
+
+# --------------------------------------------------------------- screen
+FAKE_RATES = {  # synthetic rates (images/s), no model measured
+    (8, 96): dict(ft=400.0, mae=900.0, infer=2000.0),
+    (4, 96): dict(ft=100.0, mae=300.0, infer=500.0),
+    (8, 128): dict(ft=250.0, mae=600.0, infer=1200.0),
+}
+
+
+def test_scaled_costs_follow_the_rate_ratios():
+    from tools.benchmark.regime_pilot import screen
+    ref = dict(ft_epoch_s=40.0, test_s=10.0, mgp_s=7000.0)
+    base = pilot.parse_variant('p8_e40')
+    same = screen.scaled_costs(ref, base, base, FAKE_RATES)
+    assert same == pytest.approx(ref)
+    # the training part by the ft ratio, the monitor by the test ratio
+    wide = screen.scaled_costs(ref, base, pilot.parse_variant('p8_d128_e40'),
+                               FAKE_RATES)
+    assert wide['ft_epoch_s'] == pytest.approx(30.0 * 400 / 250 +
+                                               10.0 * 2000 / 1200)
+    assert wide['mgp_s'] == pytest.approx(7000.0 * 900 / 600)
+    # the reference's own row is the estimate of its measured costs
+    row = screen.screen_record(base, ref, base, FAKE_RATES, 12406, 1.14)
+    assert row['estimate_h']['total'] == pytest.approx(
+        pilot.estimate(40.0, 10.0, 7000.0, 40, 12406, 1.14)['total'])
+    assert row['speed_vs_reference'] == dict(ft=1.0, mae=1.0, infer=1.0)
+    slow = screen.screen_record(pilot.parse_variant('p4_e40'), ref, base,
+                                FAKE_RATES, 12406, 1.14, budget_h=15.0)
+    assert slow['speed_vs_reference']['ft'] == pytest.approx(0.25)
+    assert slow['estimate_h']['total'] > 15 and not slow['fits']
+
+
+def test_arch_rates_interleave_every_workload_once():
+    from tools.benchmark.regime_pilot import screen
+    built, measured = [], {}
+
+    def step_fns(dims, blocks, patch, batch_size):
+        built.append((patch, dims, blocks))
+        return {k: (lambda: None) for k in ('ft', 'more', 'mae', 'infer')}
+
+    def measure(fns, sizes, rounds):
+        measured.update(sizes)
+        return {k: float(len(k)) for k in fns}
+
+    got = screen.arch_rates([(8, 96), (4, 96), (8, 96)], 64, 2, step_fns,
+                            measure)
+    assert built == [(8, 96, 6), (4, 96, 6)]  # each model once
+    assert measured['p4_d96/infer'] == 256 and measured['p8_d96/ft'] == 64
+    assert set(got) == {(8, 96), (4, 96)}
+    assert set(got[(4, 96)]) == {'ft', 'mae', 'infer'}
+
+
+def test_screen_command_writes_its_table_and_run_skips_unfit(
+        tmp_path, monkeypatch, capsys):
+    from tools.benchmark.regime_pilot import cli as pilot_cli
+    out = str(tmp_path / 'out')
+    argv = ['--out', out, '--work-root', str(tmp_path / 'w'),
+            '--calibrate-on', 'none', '--variants', 'p8_e40', 'p4_e40',
+            'p8_d128_e40']
+    # nothing finished: a one-line error
+    assert pilot_cli.main(['screen'] + argv) == 2
+    assert 'no variant of --variants has finished' in \
+        capsys.readouterr().err
+    synthetic_variant(out, 'p8_d96_m200_e40', (38.0, 45.0), (40.0, 46.0),
+                      (1400.0, 1500.0), 7000.0)
+    monkeypatch.setattr(
+        pilot_cli, 'arch_rates',
+        lambda archs, batch_size, rounds: {a: FAKE_RATES[a] for a in archs})
+    assert pilot_cli.main(['screen'] + argv) == 0
+    saved = json.load(open(osp.join(out, 'screen.json')))
+    assert saved['reference'] == 'p8_d96_m200_e40'
+    rows = {r['variant']: r for r in saved['variants']}
+    assert rows['p8_d96_m200_e40']['fits']
+    assert not rows['p4_d96_m200_e40']['fits']
+    tables = open(osp.join(out, 'tables.md')).read()
+    assert '## Throughput screen' in tables
+    assert '| p4_d96_m200_e40 | 0.25x | 0.33x | 0.25x |' in tables
+    # run --skip-unfit leaves out what the screen found over the budget
+    seen = {}
+
+    def spy(variants, args):
+        seen['names'] = [v.name for v in variants]
+        return [], {}
+
+    monkeypatch.setattr(pilot_cli, 'pilot_jobs', spy)
+    assert pilot_cli.main(['run', '--skip-unfit', '--no-aggregate'] +
+                          argv) == 0
+    assert 'skipped p4_d96_m200_e40' in capsys.readouterr().out
+    assert 'p4_d96_m200_e40' not in seen['names']
+    assert 'p8_d96_m200_e40' in seen['names']

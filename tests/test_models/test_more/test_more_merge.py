@@ -1,5 +1,6 @@
 """The merged checkpoint: state-dict folding, file format, tools/more_merge."""
 import importlib.util
+import sys
 from collections import OrderedDict
 from pathlib import Path
 
@@ -19,6 +20,10 @@ PLAIN_CONFIG = REPO / 'configs/baselines/digits_lt/vit-nano-p2_la-ce.py'
 
 
 def load_tool():
+    """``tools/more_merge.py`` as a module, with ``tools/`` importable
+    (its ``tool_cli``), as when it runs as a script."""
+    if str(REPO / 'tools') not in sys.path:
+        sys.path.insert(0, str(REPO / 'tools'))
     spec = importlib.util.spec_from_file_location('more_merge_tool',
                                                   REPO / 'tools/more_merge.py')
     module = importlib.util.module_from_spec(spec)

@@ -7,6 +7,9 @@
         --mgp-from p8_d96_m200=work_dirs/converged/ir100/mgp
     python -m tools.benchmark.regime_pilot run --variants p4_e40 p8_d128_e40
     python -m tools.benchmark.regime_pilot aggregate
+    OMP_NUM_THREADS=1 python -m tools.benchmark.regime_pilot screen \
+        --variants p8_d96_m200_e40 p4_d96_m200_e40 p8_d128_m200_e40
+    python -m tools.benchmark.regime_pilot run --skip-unfit --variants ...
 
 Each variant is a setting of the converged driver (``Settings``:
 ``--methods bal-bce la-ce --seeds 0`` with the variant's patch size,
@@ -18,10 +21,15 @@ both threads; it aggregates after every finished job and at the end.
 Result JSONs go to ``<out>/<variant>/runs`` (default
 ``docs/benchmarks/regime_pilot``; commit them as they finish), the
 aggregate to ``<out>/<variant>/result.json``, ``<out>/summary.json``
-and ``<out>/tables.md``.
+and ``<out>/tables.md``. ``screen`` (:mod:`.screen`) estimates each variant's
+protocol from the throughput of its model relative to a finished reference
+variant, without training, into ``<out>/screen.json`` (a section of the
+tables); ``run --skip-unfit`` then leaves out the variants it finds over
+the budget.
 """
 import argparse
 import dataclasses
+import json
 import os
 import os.path as osp
 import sys
@@ -36,7 +44,9 @@ from ..converged.jobs import Job, Protocol, Settings
 from ..converged.results import counts_of, load_runs
 from .pilot import (BUDGET_H, DEFAULT_VARIANTS, METHODS, Variant,
                     calibration_of, choose, convergence_pairs,
-                    markdown_tables, parse_variants, variant_record)
+                    markdown_tables, parse_variants, unit_costs,
+                    variant_record)
+from .screen import arch_of, arch_rates, screen_record, screen_table
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
@@ -69,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         'measured throughput) is at most --budget-h (15 h); test top-1 is '
         'reported, never used. See docs/benchmarks/regime_pilot.md.')
     sub = parser.add_subparsers(dest='command', required=True)
-    for name in ('run', 'aggregate', 'list'):
+    for name in ('run', 'aggregate', 'list', 'screen'):
         p = sub.add_parser(name)
         p.add_argument(
             '--variants',
@@ -114,6 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
         'alone); <work-root>/jobs, while it holds a number, replaces it')
     run.add_argument('--no-aggregate', dest='aggregate',
                      action='store_false')
+    run.add_argument(
+        '--skip-unfit',
+        action='store_true',
+        help='leave out the variants whose throughput screen '
+        '(<out>/screen.json) estimates the protocol over --budget-h')
+    screen = sub.choices['screen']
+    screen.add_argument(
+        '--reference',
+        help='a finished variant whose measured unit costs are scaled '
+        '(default: the first finished one of --variants)')
+    screen.add_argument('--rounds', type=int, default=3)
+    screen.add_argument('--batch-size', type=int, default=128)
     return parser
 
 
@@ -127,6 +149,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.imb_ratio < 1:
         parser.error(f'--imb-ratio must be >= 1, got {args.imb_ratio}')
     args.mgp_from = dict(args.mgp_from)
+    if args.command == 'screen':
+        if args.rounds < 1 or args.batch_size < 1:
+            parser.error('--rounds and --batch-size must be >= 1')
+        if args.reference is not None:
+            try:
+                args.reference = parse_variants([args.reference])[0]
+            except ValueError as err:
+                parser.error(str(err))
     return args
 
 
@@ -178,15 +208,97 @@ def pilot_jobs(variants: List[Variant], args: argparse.Namespace
     return jobs, paths
 
 
+def calibration_for(args: argparse.Namespace) -> Optional[dict]:
+    """:func:`~.pilot.calibration_of` the ``--calibrate-on`` run (None
+    for ``none`` or an unfinished run)."""
+    if args.calibrate_on == 'none':
+        return None
+    return calibration_of(load_runs(args.calibrate_on), CALIBRATION_EPOCHS,
+                          sum(counts_of(100)))
+
+
+def screen_path(args: argparse.Namespace) -> str:
+    return osp.join(args.out, 'screen.json')
+
+
+def screen(args: argparse.Namespace) -> str:
+    """Measure the variants' throughput against the reference (one
+    interleaved run on torch's threads), write ``<out>/screen.json``,
+    re-aggregate; return the screen's table."""
+    import torch
+
+    from ..common.timing import machine_info
+    train_size = sum(counts_of(args.imb_ratio))
+    reference = args.reference
+    if reference is None:
+        for variant in args.variants:
+            if unit_costs(load_runs(osp.join(args.out, variant.name)),
+                          epochs=variant.epochs) is not None:
+                reference = variant
+                break
+        if reference is None:
+            raise ValueError('screen: no variant of --variants has '
+                             'finished (its MGP, Bal-BCE and LA-CE runs '
+                             f'under {args.out}); give --reference')
+    costs = unit_costs(load_runs(osp.join(args.out, reference.name)),
+                       epochs=reference.epochs)
+    if costs is None:
+        raise ValueError(f'screen: the reference {reference.name} has not '
+                         f'finished (its runs under {args.out})')
+    calibration = calibration_for(args)
+    ratio = 1.0 if calibration is None else calibration['ratio']
+    archs = [arch_of(reference)] + [arch_of(v) for v in args.variants]
+    threads = torch.get_num_threads()
+    rates = arch_rates(archs, args.batch_size, args.rounds)
+    records = [
+        screen_record(v, costs, reference, rates, train_size, ratio,
+                      args.budget_h) for v in args.variants
+    ]
+    result = dict(
+        command='OMP_NUM_THREADS=1 python -m tools.benchmark.regime_pilot '
+        'screen --variants ' + ' '.join(v.name for v in args.variants),
+        machine=machine_info(threads),
+        rounds=args.rounds,
+        batch_size=args.batch_size,
+        reference=reference.name,
+        reference_costs=costs,
+        calibration=ratio,
+        budget_h=args.budget_h,
+        rates={f'p{p}_d{d}': r
+               for (p, d), r in rates.items()},
+        variants=records)
+    os.makedirs(args.out, exist_ok=True)
+    atomic_json_dump(result, screen_path(args))
+    aggregate(args)
+    return screen_table(result)
+
+
+def load_screen(args: argparse.Namespace) -> Optional[dict]:
+    path = screen_path(args)
+    if not osp.isfile(path):
+        return None
+    with open(path, encoding='utf-8') as f:
+        return json.load(f)
+
+
+def unfit_variants(args: argparse.Namespace) -> Dict[str, float]:
+    """``{variant: estimated h}`` of the screened variants over the
+    budget (none without a screen)."""
+    got = load_screen(args)
+    if got is None:
+        return {}
+    return {
+        r['variant']: r['estimate_h']['total']
+        for r in got['variants'] if r['estimate_h']['total'] > args.budget_h
+    }
+
+
 def aggregate(args: argparse.Namespace) -> str:
     """Write each variant's ``result.json``, ``summary.json`` and
-    ``tables.md`` from the result JSONs that exist; return the tables."""
+    ``tables.md`` from the result JSONs that exist (and the screen's
+    section when ``<out>/screen.json`` exists); return the tables."""
     train_size = sum(counts_of(args.imb_ratio))
-    calibration = None
-    if args.calibrate_on != 'none':
-        calibration = calibration_of(
-            load_runs(args.calibrate_on), CALIBRATION_EPOCHS,
-            sum(counts_of(100)))
+    calibration = calibration_for(args)
     ratio = 1.0 if calibration is None else calibration['ratio']
     records = []
     for variant in args.variants:
@@ -199,6 +311,9 @@ def aggregate(args: argparse.Namespace) -> str:
     chosen, reason = choose(records, args.budget_h)
     body = markdown_tables(records, chosen, reason, calibration,
                            args.budget_h) + '\n'
+    screened = load_screen(args)
+    if screened is not None:
+        body += '\n' + screen_table(screened) + '\n'
     os.makedirs(args.out, exist_ok=True)
     atomic_json_dump(
         dict(
@@ -238,7 +353,21 @@ class PilotExecutor(Executor):
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     os.chdir(REPO)
-    jobs, paths = pilot_jobs(args.variants, args)
+    if args.command == 'screen':
+        try:
+            print(screen(args))
+        except ValueError as err:
+            print(f'error: {err}', file=sys.stderr)
+            return 2
+        return 0
+    to_run = args.variants  # the tables keep every variant
+    if args.command == 'run' and args.skip_unfit:
+        unfit = unfit_variants(args)
+        for name, hours in unfit.items():
+            print(f'skipped {name}: its protocol is estimated at '
+                  f'{hours:.1f} h > {args.budget_h:g} h (screen.json)')
+        to_run = [v for v in args.variants if v.name not in unfit]
+    jobs, paths = pilot_jobs(to_run, args)
 
     def result_path(job: Job) -> str:
         return paths[job.key]
