@@ -191,7 +191,8 @@ def get_class_counts(dataset, num_classes: Optional[int] = None) -> np.ndarray:
     Example:
         >>> from mmpretrain.datasets import CIFAR10
         >>> counts = get_class_counts(CIFAR10('data/cifar10', split='train'))
-        >>> counts.tolist()
+        ... # doctest: +SKIP
+        >>> counts.tolist()  # doctest: +SKIP
         [5000, 5000, 5000, 5000, 5000, 5000, 5000, 5000, 5000, 5000]
     """
     counts = getattr(dataset, 'class_counts', None)

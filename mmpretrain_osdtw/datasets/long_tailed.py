@@ -68,7 +68,7 @@ def long_tailed_counts(n_max: int,
             or a profile that leaves a class without samples.
 
     Example:
-        >>> long_tailed_counts(5000, 10, 100).sum()
+        >>> int(long_tailed_counts(5000, 10, 100).sum())
         12406
     """
     _check_profile_args(imb_ratio, imb_type)
@@ -206,8 +206,9 @@ def ordered_long_tailed_counts(n_max: int,
     (``class_order[i]`` keeps the ``i``-th count), in label order.
 
     Example:
-        >>> ordered_long_tailed_counts(5000, 3, 100, class_order=[2, 0, 1])
-        array([500,  50, 5000])
+        >>> ordered_long_tailed_counts(5000, 3, 100, class_order=[2, 0, 1]
+        ...                            ).tolist()
+        [500, 50, 5000]
     """
     profile = long_tailed_counts(n_max, num_classes, imb_ratio, imb_type)
     order = check_class_order(class_order, num_classes)
@@ -248,6 +249,7 @@ class LongTailedDataset:
         ...     type='LongTailedDataset', imb_ratio=100,
         ...     dataset=dict(type='CIFAR10', data_root='data/cifar10',
         ...                  split='train', pipeline=train_pipeline)))
+        ... # doctest: +SKIP
     """
 
     def __init__(self,

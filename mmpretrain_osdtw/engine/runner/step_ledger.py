@@ -49,9 +49,11 @@ changed, runs again.
 
 Example:
     >>> ledger = StepLedger('work_dirs/run', ('prepare', 'train'))
+    ... # doctest: +SKIP
     >>> done = ledger.run_step(
     ...     'prepare', dict(size=3),
     ...     lambda: dict(artifacts=dict(data='/abs/run/prepare/data.pt')))
+    ... # doctest: +SKIP
     >>> done['artifacts']['data']  # doctest: +SKIP
     '/abs/run/prepare/data.pt'
 """

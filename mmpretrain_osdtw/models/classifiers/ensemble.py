@@ -58,6 +58,7 @@ class ScoreEnsemble(BaseModel):
         >>> _base_ = './vit-d96-p8_la-ce.py'
         >>> model = dict(_delete_=True, type='ScoreEnsemble',
         ...              members=[{{_base_.model}}, {{_base_.model}}])
+        ... # doctest: +SKIP
     """
 
     def __init__(self,

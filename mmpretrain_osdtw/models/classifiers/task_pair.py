@@ -131,6 +131,7 @@ class TaskPairClassifier(BaseClassifier):
         ...              model=dict(type='ImageClassifier', backbone=...,
         ...                         head=dict(type='LogitAdjustedBCEHead',
         ...                                   num_classes=10, ...)))
+        ... # doctest: +SKIP
     """
 
     def __init__(self,

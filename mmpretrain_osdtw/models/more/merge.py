@@ -83,7 +83,8 @@ def merge_state_dict(
 
     Example:
         >>> plain, layers = merge_state_dict(model.state_dict())
-        >>> layers[:1]
+        ... # doctest: +SKIP
+        >>> layers[:1]  # doctest: +SKIP
         ['backbone.layers.0.attn.qkv']
     """
     prefixes = _tail_prefixes(state_dict)

@@ -163,7 +163,7 @@ class CheckedPretrainedInit(PretrainedInit):
     Example:
         >>> backbone = dict(type='VisionTransformer', ..., init_cfg=dict(
         ...     type='Pretrained', checkpoint='work_dirs/mgp/epoch_200.pth',
-        ...     prefix='backbone.'))
+        ...     prefix='backbone.'))  # doctest: +SKIP
     """
 
     def __call__(self, module: nn.Module) -> None:
