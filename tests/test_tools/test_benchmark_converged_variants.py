@@ -144,3 +144,24 @@ def test_the_grid_over_seeds_is_drawn(tmp_path):
     assert path.stat().st_size > 0
     single = {(0, 0.3): dict(top1=[40.0], nll=[1], seeds=[0])}
     assert not plots.plot_grid_across_seeds(single, str(tmp_path / 'x.png'))
+
+
+def test_a_way_of_choosing_becomes_a_main_table_row():
+    """``chosen_cell_runs``: per seed, the refined grid cell the variant's
+    proxy picks (here the lowest proxy, (6, 0.3) on seed 1 and (0, 0.7) on
+    seed 2), with its choice for the inference-cost row."""
+    runs = runs_of(
+        {1: grid([70, 72, 75, 74], [3.0, 2.5, 2.0, 2.2], [71, 70, 74, 76]),
+         2: grid([71, 73, 70, 69], [3.0, 2.5, 2.0, 2.2], [71, 70, 74, 76])},
+        {'sgd-scale': {1: ([5.0, 5.0], [1.0, 2.0]),
+                       2: ([3.0, 1.0], [4.0, 4.0])}})
+    ablation = results.ablation_summary(runs, ('sgd-scale', ))
+    got = results.chosen_cell_runs(runs, ablation, 'sgd-scale')
+    assert sorted(got) == [1, 2]
+    assert got[1]['metrics'] == dict(top1=75)
+    assert got[1]['chosen'] == dict(shared_depth=6, head_weight=0.3)
+    assert got[2]['metrics'] == dict(top1=73)
+    assert got[2]['val_metrics'] == dict(top1=70)
+    rows = results.main_rows({'x': got}, [('x', 'X')])
+    assert rows[0]['seeds'] == [1, 2]
+    assert results.chosen_cell_runs(runs, ablation, 'displacement') == {}

@@ -305,6 +305,33 @@ def main_rows(runs: Dict[str, Dict[Optional[int], dict]],
     return rows
 
 
+def chosen_cell_runs(runs: Dict[str, Dict[Optional[int], dict]],
+                     ablation: dict, key: str) -> Dict[int, dict]:
+    """Per ablation seed, the grid cell a way of choosing picked (``key``
+    of :func:`ablation_summary`'s analyses: its ``proxy_choice``) as a
+    main-table run: the refined cell's test and validation metrics and the
+    choice. What the pipeline gets with that way of choosing when its
+    choice is a grid cell (at ``C = 0`` every ``w_A`` is one model);
+    otherwise the nearest cell's result."""
+    out = {}
+    for seed, entry in ablation.items():
+        analysis = entry.get('analysis', {}).get(key)
+        if analysis is None:
+            continue
+        c, w = analysis['proxy_choice']
+        cell = next((r for name, by_seed in runs.items()
+                     if name.startswith('grid_')
+                     for s, r in by_seed.items() if s == int(seed)
+                     and (r['C'], r['w_A']) == (c, w)), None)
+        if cell is None:
+            continue
+        out[int(seed)] = dict(
+            seed=int(seed), metrics=cell['metrics'],
+            val_metrics=cell.get('val_metrics', {}),
+            chosen=dict(shared_depth=c, head_weight=w), curve=[])
+    return out
+
+
 def run_convergence(result: dict) -> Optional[dict]:
     """:func:`convergence` of a run's curve; for the OSDTW pipeline (one
     curve per trained step) the worst step's, with the steps named."""
