@@ -88,7 +88,7 @@ def test_a_variant_passes_only_on_every_judged_grid():
     assert pending['sgd-scale']['judged_missing'] == [2]
     text = variants.markdown_variants(
         list(evaluation.values()), None, {})
-    assert '| N calibrated on a second seed | **passes** |' in text
+    assert '| N calibrated on a second seed (the default) | **passes** |' in text
     assert '| N calibrated on the displacement from MGP | fails |' in text
 
 

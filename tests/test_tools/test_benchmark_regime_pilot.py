@@ -62,12 +62,14 @@ def test_estimate_is_the_plan_with_the_measured_unit_costs():
     # by hand: refine 6 epochs; Fisher 12 * 4096 / (12000 / 30) s; MORE
     # epoch 2.17 * 30 s
     fisher = 12 * 4096 * 30 / 12000
-    # the pipeline choosing on validation: 3 stage-2 models and the
+    # the pipeline: 2 stage-1 models, their second seeds (the default
+    # noise scale), stage 2 and the refinement (5 * 20 + 6 epochs); the
+    # pipeline choosing on validation: 3 stage-2 models and the
     # refinement, 10 assembled models on the validation set (0.09 of a
     # test pass each) and 6 test passes; two ensembles' test and
     # validation passes (two models each)
     per_seed = 4 * 20 * 30 + 20 * pilot.MORE_RATIO * 30 + (
-        66 * 30 + fisher + 6 * 20) + (66 * 30 + (0.9 + 6) * 20) + (
+        106 * 30 + fisher + 6 * 20) + (66 * 30 + (0.9 + 6) * 20) + (
             2 * 2 * 1.09 * 20)
     ablation = 5 * 20 * 30 + 20 * (6 * 30 + 20)
     total_s = 3600 + (3 * per_seed + ablation) / 2

@@ -12,6 +12,10 @@ _base_ = './pipeline.py'
 
 train_cfg = dict(
     choose='validation',
+    # the proxy runs only as a diagnostic here: the derivation's noise
+    # scale, no second-seed trainings
+    noise_scale='asymptotic',
+    search=dict(mismatch='debiased-positive'),
     validation=dict(
         depths=[0, 2, 4, 6],
         weights=[0.3, 0.5, 0.7],

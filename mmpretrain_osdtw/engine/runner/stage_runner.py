@@ -126,11 +126,15 @@ class StageRunner:
             checkpoint starts the backbones of :data:`INIT_FROM_MGP`.
         mgp_cfg_options (dict): Overrides of the MGP config.
         init_backbone (str, optional): An existing MGP checkpoint instead.
-        noise_scale (str): The proxy's noise scale. ``'asymptotic'`` (the
-            default): the ``1/N`` of the derivation. ``'second_seed'``: each
-            stage-1 task config trains again with the next seed (steps
-            ``stage1_<task>_seed2``), each task's SGD noise is written (step
-            ``sgd_noise``) and the search calibrates ``N`` on it.
+        noise_scale (str): The proxy's noise scale. ``'asymptotic'`` (this
+            argument's default, the form of the derivation): the ``1/N`` of
+            the derivation. ``'second_seed'`` (the pipeline configs'
+            default, ``configs/_base_/osdtw_pipeline.py``: the one way of
+            choosing that passed the converged benchmark's validation
+            grids): each stage-1 task config trains again with the next seed
+            (steps ``stage1_<task>_seed2``), each task's SGD noise is
+            written (step ``sgd_noise``) and the search calibrates ``N`` on
+            it.
             ``'displacement'``: a single-run bound of that noise, each task
             model's squared displacement from the MGP checkpoint both
             started from (needs ``mgp`` or ``init_backbone``).

@@ -19,7 +19,11 @@ CONFIG = 'configs/osdtw/digits_lt/pipeline_mgp.py'
 ENV = dict(os.environ, OMP_NUM_THREADS='1')
 # MGP: 6 short epochs (about 16 iterations each), one warm-up epoch; the
 # stages: 2 epochs at lr 0 (the epoch-1 checkpoints hold the initial
-# weights), no refinement.
+# weights), no refinement. The configs' default noise scale trains each
+# stage-1 task again with the next seed; at lr 0 both seeds are the MGP
+# encoder, the SGD noise is zero and the calibrated proxy would share
+# nothing (C = 0: no stage 2), so C and w_A are given (the search still
+# runs).
 OPTIONS = [
     'train_cfg.mgp_cfg_options.train_cfg.max_epochs=6',
     'train_cfg.mgp_cfg_options.train_dataloader.batch_size=32',
@@ -28,9 +32,13 @@ OPTIONS = [
     'train_cfg.stage_cfg_options.train_cfg.max_epochs=2',
     'train_cfg.stage_cfg_options.optim_wrapper.optimizer.lr=0',
     'train_cfg.refine=None',
+    'train_cfg.shared_depth=2',
+    'train_cfg.head_weight=0.5',
 ]
-AFTER_MGP = ('stage1_head', 'stage1_tail', 'fisher_cross', 'search',
-             'stage2', 'assemble', 'test')
+STAGE1 = ('stage1_head', 'stage1_tail', 'stage1_head_seed2',
+          'stage1_tail_seed2')
+AFTER_MGP = STAGE1 + ('sgd_noise', 'fisher_cross', 'search', 'stage2',
+                      'assemble', 'test')
 EPOCH_1 = re.compile(r'Epoch\(train\)\s+\[1\]\[')
 
 
@@ -123,13 +131,13 @@ def test_stage1_starts_from_the_mgp_encoder(pipeline):
         'unexpected: []'
     stage1 = log.split('[OSDTW] stage1_head: running')[1].split(
         '[OSDTW] fisher_cross')[0]
-    assert stage1.count(summary) == 2  # the head and the tail task
+    assert stage1.count(summary) == 4  # head, tail and their second seeds
     assert summary in log.split('[OSDTW] stage2: running')[1]
     assert_stage1_starts_from(work_dir, state(ckpt))
     mgp_done = json.loads((work_dir / 'mgp' / 'done.json').read_text())
     assert mgp_done['artifacts']['checkpoint'] == 'mgp/epoch_6.pth'
     digest = mgp_done['files']['checkpoint']['sha256']
-    for step in ('stage1_head', 'stage1_tail', 'stage2'):
+    for step in STAGE1 + ('stage2', ):
         key = json.loads((work_dir / step / 'done.json').read_text())['key']
         assert key['backbone_init'] == digest  # the content, not the path
     report = json.loads((work_dir / 'test' / 'report.json').read_text())
@@ -158,7 +166,7 @@ def test_a_changed_mgp_config_reruns_everything_after_it(pipeline):
     assert EPOCH_1.search(mgp_part(log))
     for step in AFTER_MGP:
         assert f'[OSDTW] {step}: running' in log, step
-    for step in ('stage1_head', 'stage1_tail', 'stage2'):
+    for step in STAGE1 + ('stage2', ):
         assert f'[OSDTW] {step}: the checkpoints in ' in log, step
     new = state(mgp_checkpoint(work_dir))
     assert not torch.equal(new['backbone.cls_token'], old['backbone.cls_token'])

@@ -72,10 +72,15 @@ def write_configs(folder: Path,
         "model={{_base_.model}})\n"
         "train_dataloader = dict(dataset=dict(task='both'))\n"
         "custom_hooks = [dict(type='ClassCountsHook')]\n")
+    # The derivation's noise scale: on the toy data it chooses C > 0, so
+    # stage 2 trains (the kill after it, the resume); the configs' default
+    # ('second_seed') has its own test below.
     (folder / 'pipeline.py'
      ).write_text(f'_base_ = {str(STAGES / "pipeline.py")!r}\n' +
                   '\n'.join(data_lines(data_root, wrapped=True)[:3]) +
-                  "\ntrain_cfg = dict(search=dict(w_step=0.05))\n")
+                  "\ntrain_cfg = dict(noise_scale='asymptotic', "
+                  "search=dict(w_step=0.05, "
+                  "mismatch='debiased-positive'))\n")
     return folder / 'pipeline.py'
 
 

@@ -3,7 +3,8 @@ the cost of one unit of each.
 
 The plan (the protocol of ``docs/benchmarks/converged.md``): per seed CE,
 LA-CE, Bal-BCE, Bal-BCE from scratch (one training each), MORE + Bal-BCE,
-the OSDTW pipeline (two stage-1 task models, stage 2, refinement, the
+the OSDTW pipeline (two stage-1 task models and their second seeds, stage
+2, refinement, the
 Fisher passes, six test passes), the pipeline choosing on the validation
 split (from the first's stage 1: three stage-2 models, ten assembled models
 on the validation set, refinement, the test passes) and two 2-model
@@ -24,8 +25,9 @@ from typing import Dict
 REFINE_SHARE = 0.3
 #: Single trainings per seed: CE, LA-CE, Bal-BCE, Bal-BCE from scratch.
 BASELINES = 4
-#: Full trainings of the pipeline: two stage-1 task models and stage 2.
-PIPELINE_TRAININGS = 3
+#: Full trainings of the pipeline: two stage-1 task models, their second
+#: seeds (the default ``noise_scale='second_seed'``) and stage 2.
+PIPELINE_TRAININGS = 5
 #: Test passes of the pipeline.
 PIPELINE_TESTS = 6
 #: The ablation: w_A values and shared depths C of the grid.
@@ -86,7 +88,7 @@ def plan_seconds(costs: UnitCosts, epochs: int, seeds: int, jobs: int,
     Example:
         >>> parts = plan_seconds(UnitCosts(10, 20, 5, 100, 1000), 20, 3, 2)
         >>> round(parts['total'], 2), parts['mgp']
-        (6209.45, 1000)
+        (6809.45, 1000)
     """
     ft = costs.ft_epoch
     refine = refine_epochs(epochs)

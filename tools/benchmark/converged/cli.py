@@ -271,6 +271,16 @@ def vit_text(settings: Settings) -> str:
             f'MGP {settings.mgp_epochs} epochs')
 
 
+def pipeline_mismatch(osdtw: dict) -> str:
+    """The mismatch estimate(s) the pipeline runs' searches used, as their
+    results record it (``'a'`` or ``'a', 'b'``)."""
+    used = sorted({
+        r.get('search', {}).get('mismatch', PIPELINE_MISMATCH)
+        for r in osdtw.values()
+    })
+    return ', '.join(repr(m) for m in used) or repr(PIPELINE_MISMATCH)
+
+
 def aggregate(settings: Settings, expected_seeds: int) -> str:
     """Write ``summary.json``, ``tables.md`` and the plots from the result
     JSONs that exist; return the tables' text."""
@@ -349,7 +359,7 @@ def aggregate(settings: Settings, expected_seeds: int) -> str:
         text += [
             '', '## Stage-1 mismatch against its noise, per layer', '',
             'The pipeline\'s statistics (its search, '
-            f'{PIPELINE_MISMATCH!r}): the summed squared difference of the '
+            f'{pipeline_mismatch(osdtw)}): the summed squared difference of the '
             'two stage-1 task models over the summed noise variance of that '
             'difference, on the slots with a nonzero Fisher for both tasks. '
             'About 1 or below: the bodies differ by no more than noise, '

@@ -84,7 +84,10 @@ COST_JOB = 'cost'
 #: The stage config whose ``DualDecoderClassifier`` is the assembled model.
 ASSEMBLE_CONFIG = 'osdtw_stage3_assemble.py'
 MISMATCHES = ('raw', 'debiased', 'debiased-positive')
-PIPELINE_MISMATCH = 'debiased-positive'
+#: The pipeline configs' mismatch estimate (with the default second-seed
+#: noise scale; 'debiased-positive' with the asymptotic one, before issue
+#: 17). Each osdtw result records the one its search used.
+PIPELINE_MISMATCH = 'debiased'
 SEARCH_ARGS = ('--w-min', '0.05', '--w-max', '0.95', '--w-step', '0.01')
 #: The first seed's searches with the SGD noise from the second seed, by
 #: noise scale: the noise added to the mismatch noise, or the proxy's N
@@ -606,7 +609,8 @@ class Protocol:
                 rows=rows,
                 val_metrics=read_metrics(osp.join(work, 'val_metrics.json')),
                 search=dict(
-                    mismatch=PIPELINE_MISMATCH,
+                    mismatch=search.get('mismatch', PIPELINE_MISMATCH),
+                    noise_scale=search.get('noise_scale', 'asymptotic'),
                     chosen=search['chosen'],
                     w_grid=search['w_grid'],
                     proxy=search['grid']['proxy'],

@@ -53,7 +53,7 @@ class Variant:
 
 
 VARIANTS = (
-    Variant('debiased-positive', 'asymptotic (the default)',
+    Variant('debiased-positive', 'asymptotic (the former default)',
             "`noise_scale='asymptotic'` (mismatch `debiased-positive`)"),
     Variant('raw', 'asymptotic, raw mismatch',
             "`search.mismatch='raw'`"),
@@ -61,7 +61,7 @@ VARIANTS = (
             "`search.mismatch='debiased'`"),
     Variant('sgd-noise', 'SGD noise added to the mismatch noise',
             '`tools/osdtw_sgd_noise.py` + `--noise-scale asymptotic`'),
-    Variant('sgd-scale', 'N calibrated on a second seed',
+    Variant('sgd-scale', 'N calibrated on a second seed (the default)',
             "`noise_scale='second_seed'`, `search.mismatch='debiased'`"),
     Variant('displacement', 'N calibrated on the displacement from MGP',
             "`noise_scale='displacement'`, `search.mismatch='debiased'`"),

@@ -136,7 +136,7 @@ def estimate(ft_epoch_s: float, test_s: float, mgp_s: float, epochs: int,
     Example:
         >>> parts = estimate(36.0, 20.0, 6000.0, 20, 12406)
         >>> round(parts['total'], 2), round(parts['mgp'], 2)
-        (6.86, 1.67)
+        (7.46, 1.67)
     """
     costs = UnitCosts(
         ft_epoch=ft_epoch_s,
