@@ -118,13 +118,25 @@ def test_calibration_compares_the_plan_with_a_finished_protocol():
         'bal-bce': {0: train(200.0, 10.0)},
         'la-ce': {0: train(400.0, 30.0)},
         'grid_C0_w0.10': {0: dict(seconds=dict(refine=100.0))},
+        # the plan leaves searches out: on neither side
+        'search_raw': {0: dict(seconds=dict(search=500.0))},
     }
     got = pilot.calibration_of(runs, 20, 12000)
-    assert got['plan_h'] == pytest.approx(
-        pilot.estimate(15.0, 20.0, 1000.0, 20, 12000)['plan_total'])
+    # unit costs: an epoch (200 + 400) / 2 / 20 = 15 s, a test 20 s; the
+    # plan of the same jobs: two 20-epoch trainings and a grid cell (6
+    # refinement epochs and a test)
+    plan_s = 1000.0 + (20 * 15 + 20 * 15 + (6 * 15 + 20)) / 2
     measured_s = 1000.0 + (220 + 440 + 100) / 2
+    assert got['plan_h'] == pytest.approx(plan_s / 3600)
     assert got['measured_h'] == pytest.approx(measured_s / 3600)
     assert got['ratio'] == pytest.approx(got['measured_h'] / got['plan_h'])
+    assert got['jobs'] == 3
+    # a pipeline counts the trainings it made
+    three = dict(seconds=dict(pipeline=1.0), timings=dict(stage1_head=1.0))
+    five = dict(three, timings=dict(stage1_head=1.0, stage1_head_seed2=1.0))
+    plans = [pilot.calibration_of(dict(runs, osdtw={0: r}), 20, 12000)
+             ['plan_h'] for r in (three, five)]
+    assert (plans[1] - plans[0]) * 3600 == pytest.approx(2 * 20 * 15 / 2)
     assert pilot.calibration_of({'bal-bce': runs['bal-bce']}, 20, 1) is None
 
 

@@ -19,7 +19,7 @@ Unit costs come from model throughput on synthetic batches
 (``python -m tools.benchmark.regime_pilot``).
 """
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, Optional
 
 #: Refinement epochs per training epoch (100 : 30 in the paper).
 REFINE_SHARE = 0.3
@@ -78,12 +78,15 @@ class UnitCosts:
 
 def plan_seconds(costs: UnitCosts, epochs: int, seeds: int, jobs: int,
                  weights: int = WEIGHTS,
-                 depths: int = DEPTHS) -> Dict[str, float]:
+                 depths: int = DEPTHS,
+                 pipeline_trainings: int = PIPELINE_TRAININGS
+                 ) -> Dict[str, float]:
     """Estimated wall seconds of each part of the plan: ``mgp``,
     ``baselines``, ``more``, ``osdtw``, ``osdtw_validation``,
     ``ensembles`` (over the seeds), ``ablation``, and their ``total``. The
     refinement trains the decoders with the encoder frozen: counted as full
-    epochs (an upper bound).
+    epochs (an upper bound). ``pipeline_trainings``: the pipeline's full
+    trainings (3 without the second seed).
 
     Example:
         >>> parts = plan_seconds(UnitCosts(10, 20, 5, 100, 1000), 20, 3, 2)
@@ -95,7 +98,7 @@ def plan_seconds(costs: UnitCosts, epochs: int, seeds: int, jobs: int,
     per_seed = dict(
         baselines=BASELINES * epochs * ft,
         more=epochs * costs.more_epoch,
-        osdtw=(PIPELINE_TRAININGS * epochs + refine) * ft + costs.fisher +
+        osdtw=(pipeline_trainings * epochs + refine) * ft + costs.fisher +
         PIPELINE_TESTS * costs.test,
         osdtw_validation=(VALIDATION_WEIGHTS * epochs + refine) * ft +
         (VALIDATION_CELLS * VAL_SHARE + PIPELINE_TESTS) * costs.test,
@@ -109,3 +112,38 @@ def plan_seconds(costs: UnitCosts, epochs: int, seeds: int, jobs: int,
            for k, v in per_seed.items()},
         ablation=ablation / jobs,
         total=costs.mgp + single / jobs)
+
+
+def job_seconds(name: str, costs: UnitCosts, epochs: int,
+                pipeline_trainings: int = PIPELINE_TRAININGS
+                ) -> Optional[float]:
+    """The plan's seconds of one job of the converged driver, by its
+    result name (``bal-bce``, ``osdtw``, ``grid_C2_w0.30``, ...): the
+    same terms :func:`plan_seconds` sums; None for a job the plan does
+    not count (MGP, searches, validation passes, the cost job).
+
+    Example:
+        >>> costs = UnitCosts(10, 20, 5, 100, 1000)
+        >>> job_seconds('la-ce', costs, 20), job_seconds('grid_C0_w0.10',
+        ...                                              costs, 20)
+        (200, 65)
+    """
+    ft = costs.ft_epoch
+    refine = refine_epochs(epochs)
+    if name in ('ce', 'la-ce', 'bal-bce', 'bal-bce_scratch'):
+        return epochs * ft
+    if name.startswith('more_'):
+        return epochs * costs.more_epoch
+    if name == 'osdtw':
+        return (pipeline_trainings * epochs + refine) * ft + costs.fisher + \
+            PIPELINE_TESTS * costs.test
+    if name == 'osdtw_validation':
+        return (VALIDATION_WEIGHTS * epochs + refine) * ft + (
+            VALIDATION_CELLS * VAL_SHARE + PIPELINE_TESTS) * costs.test
+    if name.startswith('ensemble2_'):
+        return 2 * (1 + VAL_SHARE) * costs.test
+    if name.startswith('stage2_'):
+        return epochs * ft
+    if name.startswith('grid_'):
+        return refine * ft + costs.test
+    return None

@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..common.plan import UnitCosts, fisher_seconds, plan_seconds
+from ..common.plan import (UnitCosts, fisher_seconds, job_seconds,
+                           plan_seconds)
 from ..converged.cli import (DEFAULT_EPOCHS, DEFAULT_MGP_EPOCHS,
                              check_vit_size)
 from ..converged.jobs import DEFAULT_EMBED_DIMS, DEFAULT_PATCH_SIZE
@@ -180,25 +181,48 @@ def unit_costs(runs: Dict[str, Dict[Optional[int], dict]],
 def calibration_of(runs: Dict[str, Dict[Optional[int], dict]], epochs: int,
                    train_size: int) -> Optional[dict]:
     """How the plan's estimate compares with a finished protocol (the
-    converged benchmark's result JSONs, ``load_runs``): its measured wall
-    time in the plan's terms (MGP's training seconds plus every job's
-    command seconds over :data:`PROTOCOL_JOBS`) over :func:`estimate` from
-    its own Bal-BCE and LA-CE unit costs. None without MGP or those runs.
+    converged benchmark's result JSONs, ``load_runs``), job by job: the
+    measured command seconds of every job the plan counts
+    (:func:`~tools.benchmark.common.plan.job_seconds`: the trainings, the
+    pipelines, the ensembles, the sweeps and grids of every ablation seed)
+    against the plan's seconds of those same jobs from the protocol's own
+    Bal-BCE and LA-CE unit costs, both over :data:`PROTOCOL_JOBS` and plus
+    MGP's training seconds. A pipeline run counts the trainings it made (5
+    with the second stage-1 seed, else 3). Jobs the plan leaves out
+    (searches, validation passes) count on neither side. None without MGP
+    or those runs.
 
     Returns:
-        dict: ``measured_h``, ``plan_h`` and their ``ratio``.
+        dict: ``measured_h``, ``plan_h``, their ``ratio`` and ``jobs`` (how
+        many were compared).
     """
     costs = unit_costs(runs, epochs=epochs)
     if costs is None:
         return None
-    plan_h = estimate(costs['ft_epoch_s'], costs['test_s'], costs['mgp_s'],
-                      epochs, train_size)['plan_total']
-    job_s = sum(
-        sum(r.get('seconds', {}).values()) for name, by_seed in runs.items()
-        if name != 'mgp' for r in by_seed.values())
-    measured_h = (costs['mgp_s'] + job_s / PROTOCOL_JOBS) / 3600.0
+    units = UnitCosts(
+        ft_epoch=costs['ft_epoch_s'],
+        more_epoch=MORE_RATIO * costs['ft_epoch_s'],
+        test=costs['test_s'],
+        fisher=fisher_seconds(FISHER_SAMPLES,
+                              train_size / costs['ft_epoch_s']),
+        mgp=costs['mgp_s'])
+    measured_s = plan_s = 0.0
+    compared = 0
+    for name, by_seed in runs.items():
+        for result in by_seed.values():
+            trainings = 5 if 'stage1_head_seed2' in result.get(
+                'timings', {}) else 3
+            planned = job_seconds(name, units, epochs, trainings)
+            if planned is None or not result.get('seconds'):
+                continue
+            measured_s += sum(result['seconds'].values())
+            plan_s += planned
+            compared += 1
+    mgp = costs['mgp_s']
+    measured_h = (mgp + measured_s / PROTOCOL_JOBS) / 3600.0
+    plan_h = (mgp + plan_s / PROTOCOL_JOBS) / 3600.0
     return dict(measured_h=measured_h, plan_h=plan_h,
-                ratio=measured_h / plan_h)
+                ratio=measured_h / plan_h, jobs=compared)
 
 
 def variant_record(variant: Variant,
@@ -384,10 +408,12 @@ def markdown_tables(records: Sequence[dict], chosen: Optional[str],
     if calibration is not None:
         lines += [
             f'Calibration: on the finished converged benchmark (IR 100, the '
-            f'default regime) the measured wall time in the plan\'s terms '
-            f'was {calibration["measured_h"]:.2f} h against the plan\'s '
-            f'{calibration["plan_h"]:.2f} h from its own measured unit '
-            f'costs: every estimate above is the plan\'s times '
+            f'default regime), job by job ({calibration.get("jobs", "all")} '
+            f'jobs the plan counts: trainings, pipelines, sweeps and grids), '
+            f'the measured wall time in the plan\'s terms was '
+            f'{calibration["measured_h"]:.2f} h against the plan\'s '
+            f'{calibration["plan_h"]:.2f} h for the same jobs from its own '
+            f'measured unit costs: every estimate above is the plan\'s times '
             f'{calibration["ratio"]:.3f}.', ''
         ]
     else:
