@@ -60,13 +60,15 @@ class Variant:
 
 
 #: The default variants, in priority order (the pilot runs them in this
-#: order, so a pilot cut short has the first ones): today's regime; the
-#: fine-tuning length on its MGP checkpoint (no MGP run; also the
-#: convergence pair of the first); 64 tokens (patch 4); width 128; twice
-#: the MGP epochs. One knob at a time from today's regime: 4 MGP runs (3
-#: with today's checkpoint reused, --mgp-from), each variant 2 trainings.
-DEFAULT_VARIANTS = ('p8_d96_m200_e20', 'p8_d96_m200_e40', 'p4_d96_m200_e20',
-                    'p8_d128_m200_e20', 'p8_d96_m400_e20')
+#: order, so a pilot cut short has the first ones): today's regime at 20
+#: epochs, 40 and 80 (the fine-tuning length on today's MGP checkpoint: no
+#: MGP run; each the convergence pair of the one before), then at 40 epochs
+#: 64 tokens (patch 4), width 128 and twice the MGP epochs: one knob at a
+#: time, 4 MGP runs (3 with today's checkpoint reused, --mgp-from). Screen
+#: them first (``screen``) and train the ones that fit (``run
+#: --skip-unfit``).
+DEFAULT_VARIANTS = ('p8_d96_m200_e20', 'p8_d96_m200_e40', 'p8_d96_m200_e80',
+                    'p4_d96_m200_e40', 'p8_d128_m200_e40', 'p8_d96_m400_e40')
 
 
 def parse_variant(text: str) -> Variant:
