@@ -54,7 +54,7 @@ setup(
         'matplotlib>=3.7',
     ],
     extras_require={
-        'tests': ['pytest>=8', 'scipy>=1.11'],
+        'tests': ['pytest>=8', 'pytest-xdist>=3.5', 'scipy>=1.11'],
     },
     license='Apache License 2.0',
     classifiers=[
