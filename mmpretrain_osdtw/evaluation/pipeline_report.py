@@ -61,6 +61,21 @@ ROW_MEANINGS = {
     STAGE1_ROW.format(task='tail'): "the tail-task model alone, scored on "
     "every class (it predicts only its task's classes)",
 }
+#: The rows that read differently when nothing is shared (C = 0: no
+#: stage 2, the assembled model is the two stage-1 models).
+ROW_MEANINGS_C0 = {
+    REFINED_ROW: 'the result: nothing is shared (C = 0), so the refinement '
+    'trained both whole task models further, as one model, on every class',
+    ASSEMBLED_ROW: 'the two stage-1 task models side by side (C = 0: no '
+    'stage 2 was trained), before refinement',
+}
+
+
+def row_meaning(label: str, shared_depth: int) -> Optional[str]:
+    """The line under the table for one row (None for an unknown row)."""
+    if shared_depth == 0 and label in ROW_MEANINGS_C0:
+        return ROW_MEANINGS_C0[label]
+    return ROW_MEANINGS.get(label)
 
 
 def choice_line(info: Mapping[str, object]) -> str:
@@ -112,8 +127,10 @@ def report_markdown(rows: Mapping[str, Mapping[str, object]],
     if choice_info:
         lines += [choice_line(choice_info), '']
     lines += [table, '']
-    lines += [f'- {label}: {ROW_MEANINGS[label]}' for label in rows
-              if label in ROW_MEANINGS]
+    meanings = {label: row_meaning(label, chosen['shared_depth'])
+                for label in rows}
+    lines += [f'- {label}: {meanings[label]}' for label in rows
+              if meanings[label]]
     lines += ['', '| step | seconds |', '|---|---|']
     lines += [
         f'| {step}{" (so far)" if step == running else ""} | {sec:.1f} |'

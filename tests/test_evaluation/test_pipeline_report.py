@@ -43,6 +43,23 @@ def test_every_row_is_explained_in_one_line(tmp_path):
     assert 'before refinement' in ROW_MEANINGS[ASSEMBLED_ROW]
 
 
+def test_nothing_shared_reads_as_two_models(tmp_path):
+    """At C = 0 (no stage 2) the refined and assembled rows say what they
+    are: the two task models, refined whole."""
+    from mmpretrain_osdtw.evaluation.pipeline_report import (
+        ASSEMBLED_ROW, PAIR_ROW, ROW_MEANINGS, ROW_MEANINGS_C0)
+    rows = {label: {'lt/top1': 10.0}
+            for label in (REFINED_ROW, ASSEMBLED_ROW, PAIR_ROW)}
+    paths = write_pipeline_report(
+        str(tmp_path), rows, dict(shared_depth=0, head_weight=0.5,
+                                  num_layers=2), 'truncate', {})
+    text = open(paths['markdown']).read()
+    assert f'- {REFINED_ROW}: {ROW_MEANINGS_C0[REFINED_ROW]}' in text
+    assert f'- {ASSEMBLED_ROW}: {ROW_MEANINGS_C0[ASSEMBLED_ROW]}' in text
+    assert f'- {PAIR_ROW}: {ROW_MEANINGS[PAIR_ROW]}' in text
+    assert 'encoder frozen' not in text
+
+
 def test_the_test_steps_time_so_far_is_labelled(tmp_path):
     rows = {REFINED_ROW: {'lt/top1': 50.0}}
     chosen = dict(shared_depth=2, head_weight=0.35, num_layers=4)
