@@ -557,3 +557,23 @@ def test_the_displacement_search_reads_the_mgp_checkpoint(tmp_path):
     assert protocol.s.mgp_checkpoint in job.deps
     assert protocol.ledger(0).done_path('fisher_cross') in job.deps
     assert 'seed1/search_displacement' not in jobs  # not an ablation seed
+
+
+def test_the_pilots_convergence_check_goes_beside_the_table(tmp_path):
+    """The regime pilot's E-vs-2E check of the table's regime (synthetic
+    summary), one paragraph; nothing for a regime it did not check."""
+    from tools.benchmark.converged import cli as converged_cli
+    from tools.benchmark.converged.jobs import Settings
+    summary = tmp_path / 'summary.json'
+    summary.write_text(json.dumps(dict(convergence=[dict(
+        short='p8_d96_m200_e40', long='p8_d96_m200_e80', converged=False,
+        methods={'bal-bce': dict(delta=4.9), 'la-ce': dict(delta=0.4)})])))
+    settings = Settings('w', 'o', epochs=40)
+    assert converged_cli.regime_name(settings) == 'p8_d96_m200_e40'
+    text = converged_cli.convergence_text(settings, str(summary))
+    assert 'p8_d96_m200_e80 against p8_d96_m200_e40 moves validation ' \
+        'top-1 by Bal-BCE +4.9, LA-CE +0.4 points; NOT converged' in text
+    assert converged_cli.convergence_text(Settings('w', 'o'),
+                                          str(summary)) == ''
+    assert converged_cli.convergence_text(
+        Settings('w', 'o', epochs=40, imb_ratio=50), str(summary)) == ''

@@ -28,6 +28,7 @@ epochs and epochs that are not the default (8, 96, 200, 20), e.g.
 ``ir100_p4_d128_m400_e40``.
 """
 import argparse
+import json
 import os
 import os.path as osp
 import sys
@@ -271,6 +272,43 @@ def vit_text(settings: Settings) -> str:
             f'MGP {settings.mgp_epochs} epochs')
 
 
+#: The regime pilot's summary: its E-vs-2E convergence checks.
+PILOT_SUMMARY = osp.join('docs', 'benchmarks', 'regime_pilot', 'summary.json')
+
+
+def regime_name(settings: Settings) -> str:
+    """The regime pilot's name of a setting (``p8_d96_m200_e40``)."""
+    return (f'p{settings.patch_size}_d{settings.embed_dims}_'
+            f'm{settings.mgp_epochs}_e{settings.epochs}')
+
+
+def convergence_text(settings: Settings,
+                     summary_path: str = PILOT_SUMMARY) -> str:
+    """One paragraph under the main table: the regime pilot's check of
+    this regime at twice the epochs (issue 18, item 2), when the pilot
+    measured it at IR 100; '' otherwise."""
+    if settings.imb_ratio != 100 or settings.class_order \
+            or not osp.isfile(summary_path):
+        return ''
+    with open(summary_path, encoding='utf-8') as f:
+        checks = json.load(f).get('convergence', [])
+    name = regime_name(settings)
+    check = next((c for c in checks if c['short'] == name
+                  and c.get('converged') is not None), None)
+    if check is None:
+        return ''
+    moves = ', '.join(
+        f'{label} {check["methods"][m]["delta"]:+.1f}'
+        for m, label in (('bal-bce', 'Bal-BCE'), ('la-ce', 'LA-CE')))
+    verdict = ('converged: both move by less than 1 point'
+               if check['converged'] else
+               'NOT converged: the rule asks for less than 1 point each')
+    return (f'Convergence of this regime (the regime pilot, seed 0, '
+            f'[tables](../../regime_pilot/tables.md)): {check["long"]} '
+            f'against {check["short"]} moves validation top-1 by {moves} '
+            f'points; {verdict}.')
+
+
 def pipeline_mismatch(osdtw: dict) -> str:
     """The mismatch estimate(s) the pipeline runs' searches used, as their
     results record it (``'a'`` or ``'a', 'b'``)."""
@@ -330,6 +368,9 @@ def aggregate(settings: Settings, expected_seeds: int) -> str:
                             costs if cost else None,
                             cost['batch_sizes'] if cost else ()), ''
     ]
+    converged = convergence_text(settings)
+    if converged:
+        text += [converged, '']
     if cost:
         text += [
             'Inference cost (`tools/benchmark/inference_cost.py`, '
