@@ -93,18 +93,17 @@ def plan_seconds(costs: UnitCosts, epochs: int, seeds: int, jobs: int,
         >>> round(parts['total'], 2), parts['mgp']
         (6809.45, 1000)
     """
-    ft = costs.ft_epoch
-    refine = refine_epochs(epochs)
+    def job(name: str) -> float:
+        return job_seconds(name, costs, epochs, pipeline_trainings)
+
     per_seed = dict(
-        baselines=BASELINES * epochs * ft,
-        more=epochs * costs.more_epoch,
-        osdtw=(pipeline_trainings * epochs + refine) * ft + costs.fisher +
-        PIPELINE_TESTS * costs.test,
-        osdtw_validation=(VALIDATION_WEIGHTS * epochs + refine) * ft +
-        (VALIDATION_CELLS * VAL_SHARE + PIPELINE_TESTS) * costs.test,
-        ensembles=ENSEMBLES * 2 * (1 + VAL_SHARE) * costs.test)
-    ablation = weights * epochs * ft + weights * depths * (
-        refine * ft + costs.test)
+        baselines=BASELINES * job('bal-bce'),
+        more=job('more_bal-bce'),
+        osdtw=job('osdtw'),
+        osdtw_validation=job('osdtw_validation'),
+        ensembles=ENSEMBLES * job('ensemble2_bal-bce'))
+    ablation = weights * job('stage2_w0.50') + weights * depths * job(
+        'grid_C0_w0.50')
     single = seeds * sum(per_seed.values()) + ablation
     return dict(
         mgp=costs.mgp,

@@ -41,7 +41,7 @@ from .comparison import markdown_paired, paired_rows, row_costs
 from .jobs import (PIPELINES, COST_JOB, ENSEMBLE_METHODS, ENSEMBLE_PREFIX,
                    DEFAULT_EMBED_DIMS, DEFAULT_PATCH_SIZE, HEAD_DIMS,
                    IMG_SIZE, METHODS, MISMATCHES, NUM_LAYERS,
-                   DISPLACEMENT_SEARCH, PIPELINE_MISMATCH,
+                   DISPLACEMENT_SEARCH,
                    SGD_NOISE_SEARCH, SGD_SEARCHES, Job,
                    Protocol, Settings, check_names_unique)
 from .plots import plot_curves, plot_grid, plot_grid_across_seeds
@@ -312,11 +312,8 @@ def convergence_text(settings: Settings,
 def pipeline_mismatch(osdtw: dict) -> str:
     """The mismatch estimate(s) the pipeline runs' searches used, as their
     results record it (``'a'`` or ``'a', 'b'``)."""
-    used = sorted({
-        r.get('search', {}).get('mismatch', PIPELINE_MISMATCH)
-        for r in osdtw.values()
-    })
-    return ', '.join(repr(m) for m in used) or repr(PIPELINE_MISMATCH)
+    used = sorted({r['search']['mismatch'] for r in osdtw.values()})
+    return ', '.join(repr(m) for m in used)
 
 
 def aggregate(settings: Settings, expected_seeds: int) -> str:
@@ -400,9 +397,9 @@ def aggregate(settings: Settings, expected_seeds: int) -> str:
         text += [
             '', '## Stage-1 mismatch against its noise, per layer', '',
             'The pipeline\'s statistics (its search, '
-            f'{pipeline_mismatch(osdtw)}): the summed squared difference of the '
-            'two stage-1 task models over the summed noise variance of that '
-            'difference, on the slots with a nonzero Fisher for both tasks. '
+            f'{pipeline_mismatch(osdtw)}): the summed squared difference '
+            'of the two stage-1 task models over the summed noise variance '
+            'of that difference, on the slots with a nonzero Fisher for both tasks. '
             'About 1 or below: the bodies differ by no more than noise, '
             'sharing looks free; well above 1: the local-mismatch regime '
             'the depth choice is for. With a second seed: its SGD noise (half '

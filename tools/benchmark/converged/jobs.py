@@ -609,8 +609,8 @@ class Protocol:
                 rows=rows,
                 val_metrics=read_metrics(osp.join(work, 'val_metrics.json')),
                 search=dict(
-                    mismatch=search.get('mismatch', PIPELINE_MISMATCH),
-                    noise_scale=search.get('noise_scale', 'asymptotic'),
+                    mismatch=search['mismatch'],
+                    noise_scale=search['noise_scale'],
                     chosen=search['chosen'],
                     w_grid=search['w_grid'],
                     proxy=search['grid']['proxy'],

@@ -305,6 +305,14 @@ def main_rows(runs: Dict[str, Dict[Optional[int], dict]],
     return rows
 
 
+def grid_cells(runs: Dict[str, Dict[Optional[int], dict]],
+               seed: int) -> Dict[Point, dict]:
+    """``{(C, w_A): grid result}`` of one seed."""
+    return {(r['C'], r['w_A']): r
+            for name, by_seed in runs.items() if name.startswith('grid_')
+            for s, r in by_seed.items() if s == seed}
+
+
 def chosen_cell_runs(runs: Dict[str, Dict[Optional[int], dict]],
                      ablation: dict, key: str) -> Dict[int, dict]:
     """Per ablation seed, the grid cell a way of choosing picked (``key``
@@ -319,10 +327,7 @@ def chosen_cell_runs(runs: Dict[str, Dict[Optional[int], dict]],
         if analysis is None:
             continue
         c, w = analysis['proxy_choice']
-        cell = next((r for name, by_seed in runs.items()
-                     if name.startswith('grid_')
-                     for s, r in by_seed.items() if s == int(seed)
-                     and (r['C'], r['w_A']) == (c, w)), None)
+        cell = grid_cells(runs, int(seed)).get((c, w))
         if cell is None:
             continue
         out[int(seed)] = dict(
@@ -418,9 +423,7 @@ def ablation_summary(runs: Dict[str, Dict[Optional[int], dict]],
             (r['w_A'], r['metrics'], r.get('val_metrics', {}))
             for name, by_seed in runs.items() if name.startswith('stage2_')
             for s, r in by_seed.items() if s == seed)
-        cells = {(r['C'], r['w_A']): r
-                 for name, by_seed in runs.items() if name.startswith('grid_')
-                 for s, r in by_seed.items() if s == seed}
+        cells = grid_cells(runs, seed)
         entry = dict(
             sweep=[dict(w_A=w, test=m, val=v) for w, m, v in sweep],
             analysis={})

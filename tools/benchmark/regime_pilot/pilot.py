@@ -120,6 +120,20 @@ def _mean(values: Sequence[Optional[float]]) -> Optional[float]:
     return sum(got) / len(got) if got else None
 
 
+def measured_unit_costs(ft_epoch_s: float, test_s: float, mgp_s: float,
+                        train_size: int) -> UnitCosts:
+    """The plan's unit costs from a regime's measured ones: MORE's epoch
+    is :data:`MORE_RATIO` fine-tuning epochs, the Fisher passes
+    :func:`~tools.benchmark.common.plan.fisher_seconds` at the measured
+    training rate."""
+    return UnitCosts(
+        ft_epoch=ft_epoch_s,
+        more_epoch=MORE_RATIO * ft_epoch_s,
+        test=test_s,
+        fisher=fisher_seconds(FISHER_SAMPLES, train_size / ft_epoch_s),
+        mgp=mgp_s)
+
+
 def estimate(ft_epoch_s: float, test_s: float, mgp_s: float, epochs: int,
              train_size: int, calibration: float = 1.0) -> Dict[str, float]:
     """Hours of the whole protocol in a regime (:data:`PROTOCOL_SEEDS`
@@ -141,12 +155,7 @@ def estimate(ft_epoch_s: float, test_s: float, mgp_s: float, epochs: int,
         >>> round(parts['total'], 2), round(parts['mgp'], 2)
         (7.46, 1.67)
     """
-    costs = UnitCosts(
-        ft_epoch=ft_epoch_s,
-        more_epoch=MORE_RATIO * ft_epoch_s,
-        test=test_s,
-        fisher=fisher_seconds(FISHER_SAMPLES, train_size / ft_epoch_s),
-        mgp=mgp_s)
+    costs = measured_unit_costs(ft_epoch_s, test_s, mgp_s, train_size)
     parts = plan_seconds(costs, epochs, PROTOCOL_SEEDS, PROTOCOL_JOBS)
     hours = {k: v / 3600.0 for k, v in parts.items()}
     hours['plan_total'] = hours.pop('total')
@@ -201,13 +210,8 @@ def calibration_of(runs: Dict[str, Dict[Optional[int], dict]], epochs: int,
     costs = unit_costs(runs, epochs=epochs)
     if costs is None:
         return None
-    units = UnitCosts(
-        ft_epoch=costs['ft_epoch_s'],
-        more_epoch=MORE_RATIO * costs['ft_epoch_s'],
-        test=costs['test_s'],
-        fisher=fisher_seconds(FISHER_SAMPLES,
-                              train_size / costs['ft_epoch_s']),
-        mgp=costs['mgp_s'])
+    units = measured_unit_costs(costs['ft_epoch_s'], costs['test_s'],
+                                costs['mgp_s'], train_size)
     measured_s = plan_s = 0.0
     compared = 0
     for name, by_seed in runs.items():
@@ -410,7 +414,7 @@ def markdown_tables(records: Sequence[dict], chosen: Optional[str],
     if calibration is not None:
         lines += [
             f'Calibration: on the finished converged benchmark (IR 100, the '
-            f'default regime), job by job ({calibration.get("jobs", "all")} '
+            f'default regime), job by job ({calibration["jobs"]} '
             f'jobs the plan counts: trainings, pipelines, sweeps and grids), '
             f'the measured wall time in the plan\'s terms was '
             f'{calibration["measured_h"]:.2f} h against the plan\'s '
